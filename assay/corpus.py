@@ -1,0 +1,302 @@
+"""A corpus: its files cut into shards, and every shard read into documents or reasoned rejections.
+
+Nothing is dropped silently: each record a shard yields is either a `Document` or a `Rejection`
+with a reason code from `REJECTION_REASONS`, and a shard that cannot be read to its end says so.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import PurePosixPath
+
+from assay.settings import AuditSettings
+from assay.storage import StoredObject, open_binary, read_range
+
+# Reason codes for rejected documents, with the words reports show.
+REJECTION_REASONS: dict[str, str] = {
+    "invalid_utf8": "the line is not valid UTF-8",
+    "invalid_json": "the line is not valid JSON",
+    "json_too_deep": "the JSON nests too deeply to parse",
+    "not_an_object": "the JSON value is not an object",
+    "missing_text": "the text field is missing",
+    "text_not_string": "the text field is null, a number, a list or an object",
+    "invalid_id": "the id field is not a string or an integer",
+    "too_large": "the document is larger than max_document_bytes",
+    "missing_text_column": "the Parquet file has no text column",
+}
+
+BLOCK_BYTES = 4 * 1024 * 1024
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    container: str  # "jsonl", "text" or "parquet"
+    compression: str  # "none", "gzip" or "zstd"
+
+
+_CONTAINERS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".txt": "text"}
+_COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+
+
+def detect_format(relpath: str) -> FileFormat | None:
+    """The format a file name promises, or None for files that are not corpus data."""
+    suffixes = [s.lower() for s in PurePosixPath(relpath).suffixes]
+    if suffixes and suffixes[-1] == ".parquet":
+        return FileFormat("parquet", "none")
+    compression = "none"
+    if suffixes and suffixes[-1] in _COMPRESSIONS:
+        compression = _COMPRESSIONS[suffixes.pop()]
+    if suffixes and suffixes[-1] in _CONTAINERS:
+        return FileFormat(_CONTAINERS[suffixes[-1]], compression)
+    return None
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A unit of reading: a whole file, a byte range of a plain file, or a Parquet row group."""
+
+    index: int
+    uri: str
+    relpath: str
+    container: str
+    compression: str
+    size: int
+    version: str
+    path_source: str  # the source implied by the file's place in the corpus
+    start: int = 0  # byte offset (plain files) or row-group index (Parquet)
+    end: int = -1  # exclusive byte offset or row-group index; -1 = to the end
+
+    @property
+    def name(self) -> str:
+        return f"{self.relpath}[{self.start}:{self.end}]" if self.end >= 0 else self.relpath
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class IgnoredFile:
+    """A file under the corpus root that holds no documents Assay can read, and why."""
+
+    relpath: str
+    size: int
+    reason: str
+
+
+def path_source(relpath: str, root_name: str) -> str:
+    """A file's source when documents carry none: its folder relative to the corpus root."""
+    parent = PurePosixPath(relpath).parent.as_posix()
+    return root_name if parent in ("", ".") else parent
+
+
+def plan_shards(
+    objects: list[StoredObject], settings: AuditSettings, root_name: str
+) -> tuple[list[Shard], list[IgnoredFile]]:
+    """Cut listed files into shards; large plain files are split on byte ranges."""
+    shards: list[Shard] = []
+    ignored: list[IgnoredFile] = []
+    for obj in objects:
+        fmt = detect_format(obj.relpath)
+        if fmt is None:
+            ignored.append(IgnoredFile(obj.relpath, obj.size, "unknown_extension"))
+            continue
+        source = path_source(obj.relpath, root_name)
+        ranges = _ranges(obj, fmt, settings.shard_bytes)
+        for start, end in ranges:
+            shards.append(
+                Shard(
+                    len(shards), obj.uri, obj.relpath, fmt.container, fmt.compression,
+                    obj.size, obj.version, source, start, end,
+                )
+            )
+    return shards, ignored
+
+
+def _ranges(obj: StoredObject, fmt: FileFormat, shard_bytes: int) -> list[tuple[int, int]]:
+    if fmt.container == "parquet":
+        from assay.parquet import row_group_ranges
+
+        return row_group_ranges(obj, shard_bytes)
+    if fmt.compression != "none" or obj.size <= shard_bytes:
+        return [(0, -1)]
+    return [(s, min(s + shard_bytes, obj.size)) for s in range(0, obj.size, shard_bytes)]
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str
+    doc_id: str
+    text: str
+    locator: int  # byte offset of the line in the (uncompressed) file, or Parquet row number
+
+
+@dataclass(frozen=True)
+class Rejection:
+    source: str
+    reason: str
+    locator: int
+
+
+class ShardReadError(RuntimeError):
+    """A shard could not be read to its end (truncated or corrupt); documents before it count."""
+
+
+def read_shard(shard: Shard, settings: AuditSettings) -> Iterator[Document | Rejection]:
+    """Every record of a shard, in file order, as a Document or a Rejection.
+
+    Raises ShardReadError after yielding what could be read when the file is damaged.
+    """
+    if shard.container == "parquet":
+        from assay.parquet import read_parquet_shard
+
+        yield from read_parquet_shard(shard, settings)
+        return
+    parse = _parse_json_line if shard.container == "jsonl" else _parse_text_line
+    try:
+        for offset, line in _shard_lines(shard):
+            if not line.strip():
+                continue
+            yield parse(line, offset, shard, settings)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise ShardReadError(f"{shard.relpath}: {_describe(exc)}") from exc
+    except Exception as exc:  # zstandard raises its own error type
+        if type(exc).__module__.startswith("zstandard"):
+            raise ShardReadError(f"{shard.relpath}: corrupt zstd data ({exc})") from exc
+        raise
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return "compressed file ends early (truncated); re-upload or exclude it"
+    return f"cannot read ({exc}); check the file or exclude it"
+
+
+def _open_stream(shard: Shard) -> io.BufferedIOBase:
+    raw = open_binary(shard.uri)
+    if shard.compression == "gzip":
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    if shard.compression == "zstd":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[return-value]
+    return raw  # type: ignore[return-value]
+
+
+def _shard_lines(shard: Shard) -> Iterator[tuple[int, bytes]]:
+    """(offset, line without terminator) for lines starting in the shard's byte range.
+
+    A line belongs to the range holding its first byte; '\\n', '\\r\\n' and '\\r' all end lines.
+    """
+    if shard.end < 0:
+        with _open_stream(shard) as stream:
+            first = True
+            for offset, line in iter_lines(stream, 0):
+                if first and line.startswith(UTF8_BOM):
+                    line, offset = line[len(UTF8_BOM) :], offset + len(UTF8_BOM)
+                first = False
+                yield offset, line
+        return
+    begin = max(shard.start - 1, 0)
+    stream = _RangeStream(shard.uri, begin, shard.size)
+    skip_partial = shard.start > 0
+    for offset, line in iter_lines(stream, begin, with_terminator=True):
+        if offset >= shard.end:
+            break
+        if skip_partial:
+            skip_partial = False
+            # Byte start-1 ends a line exactly when this first piece is only that terminator.
+            if offset < shard.start:
+                continue
+        body = line.rstrip(b"\r\n")
+        if offset == 0 and body.startswith(UTF8_BOM):
+            body, offset = body[len(UTF8_BOM) :], offset + len(UTF8_BOM)
+        yield offset, body
+
+
+class _RangeStream:
+    def __init__(self, uri: str, start: int, end: int):
+        self.uri, self.pos, self.end = uri, start, end
+
+    def read(self, n: int) -> bytes:
+        if self.pos >= self.end:
+            return b""
+        data = read_range(self.uri, self.pos, min(self.pos + n, self.end))
+        self.pos += len(data)
+        return data
+
+
+def iter_lines(stream, base: int, with_terminator: bool = False) -> Iterator[tuple[int, bytes]]:
+    """Split a byte stream on \\n, \\r\\n and \\r, yielding (offset, line)."""
+    offset = base
+    tail = b""
+    while True:
+        chunk = stream.read(BLOCK_BYTES)
+        if not chunk:
+            break
+        cut = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+        if cut < 0:
+            tail += chunk
+            continue
+        block, tail = tail + chunk[: cut + 1], chunk[cut + 1 :]
+        for line in block.splitlines(keepends=True):
+            yield offset, (line if with_terminator else line.rstrip(b"\r\n"))
+            offset += len(line)
+    if tail:
+        yield offset, tail
+
+
+def _parse_json_line(
+    line: bytes, offset: int, shard: Shard, settings: AuditSettings
+) -> Document | Rejection:
+    source = shard.path_source
+    if len(line) > settings.max_document_bytes:
+        return Rejection(source, "too_large", offset)
+    try:
+        decoded = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return Rejection(source, "invalid_utf8", offset)
+    try:
+        record = json.loads(decoded)
+    except RecursionError:
+        return Rejection(source, "json_too_deep", offset)
+    except ValueError:
+        return Rejection(source, "invalid_json", offset)
+    if not isinstance(record, dict):
+        return Rejection(source, "not_an_object", offset)
+    field_source = record.get(settings.source_field) if settings.source_field else None
+    if isinstance(field_source, str) and field_source.strip():
+        source = field_source.strip()
+    if settings.text_field not in record:
+        return Rejection(source, "missing_text", offset)
+    text = record[settings.text_field]
+    if not isinstance(text, str):
+        return Rejection(source, "text_not_string", offset)
+    doc_id = record.get(settings.id_field)
+    if doc_id is None:
+        doc_id = derived_id(shard.relpath, offset)
+    elif isinstance(doc_id, bool) or not isinstance(doc_id, str | int):
+        return Rejection(source, "invalid_id", offset)
+    return Document(source, str(doc_id), text, offset)
+
+
+def _parse_text_line(
+    line: bytes, offset: int, shard: Shard, settings: AuditSettings
+) -> Document | Rejection:
+    if len(line) > settings.max_document_bytes:
+        return Rejection(shard.path_source, "too_large", offset)
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return Rejection(shard.path_source, "invalid_utf8", offset)
+    return Document(shard.path_source, derived_id(shard.relpath, offset), text, offset)
+
+
+def derived_id(relpath: str, locator: int) -> str:
+    """A stable id for a document without one: its file and byte offset (or row number)."""
+    return f"{relpath}@{locator}"

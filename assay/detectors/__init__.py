@@ -1,0 +1,1 @@
+"""Detectors: lexicon, PII, secrets and classifiers. Each scores; none decides."""

@@ -1,0 +1,89 @@
+"""Lexicon detector: word boundaries, CJK substrings, allowlist, original offsets, masking."""
+
+from __future__ import annotations
+
+import pytest
+
+from assay.detectors.lexicon import LexiconDetector
+
+
+def _scan(terms, text, **kw):
+    det = LexiconDetector("lex", "offensive_language", terms, **kw)
+    det.setup()
+    return det.scan(text)
+
+
+@pytest.mark.parametrize("engine", ["ahocorasick_rs", "pyahocorasick"])
+def test_matches_terms_with_original_offsets(engine: str):
+    text = "Well, FUCK that and shit."
+    found = _scan(["fuck", "shit"], text, engine=engine)
+    assert [(f.match, f.kind) for f in found] == [("FUCK", "lexicon:fuck"), ("shit", "lexicon:shit")]
+    assert all(text[f.start : f.end] == f.match for f in found)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Scunthorpe United won", "a class assignment", "the cocktail hour", "Essex and Sussex", "passion"],
+)
+def test_no_scunthorpe_matches_inside_longer_words(text: str):
+    assert _scan(["cunt", "ass", "cock", "sex"], text) == []
+
+
+def test_near_misses_and_punctuation_boundaries():
+    found = _scan(["ass"], "ass. (ass) 'ass' asses assist bass ass_hat")
+    assert [f.match for f in found] == ["ass", "ass", "ass", "ass"]  # ass_hat: '_' separates
+
+
+def test_multiword_terms_and_nesting_keep_the_longest():
+    found = _scan(["bad", "bad word"], "a bad word and a bad day")
+    assert [f.match for f in found] == ["bad word", "bad"]
+
+
+def test_chinese_terms_match_as_substrings():
+    text = "你他妈的真是个傻逼啊"
+    found = _scan(["他妈的", "傻逼"], text)
+    assert [f.match for f in found] == ["他妈的", "傻逼"]
+    assert text[found[1].start : found[1].end] == "傻逼"
+
+
+def test_mixed_scripts_latin_term_next_to_cjk_is_bounded():
+    found = _scan(["fuck"], "这是fuck的例子 fucking")
+    assert [f.match for f in found] == ["fuck"]
+
+
+def test_digit_terms_need_boundaries_in_cjk_text():
+    # LDNOOBW's zh list has "13." ("十三点", silly): it must not fire inside "2013."
+    found = _scan(["13."], "他真是13.。那是2013.年")
+    assert [f.start for f in found] == [3]
+
+
+def test_fullwidth_and_zero_width_obfuscation_are_caught():
+    text = "ｆｕｃｋ and f\u200bu\u200bck"
+    found = _scan(["fuck"], text)
+    assert [f.match for f in found] == ["ｆｕｃｋ", "f\u200bu\u200bck"]
+
+
+def test_leetspeak_only_when_enabled_and_not_on_numbers():
+    assert _scan(["shit"], "sh1t happens") == []
+    assert [f.match for f in _scan(["shit"], "sh1t happens", leetspeak=True)] == ["sh1t"]
+    assert _scan(["ie"], "in 2013 13 1e", leetspeak=True) != []  # "1e" mixes letters: folded
+    assert _scan(["ie"], "in 2013 13", leetspeak=True) == []
+
+
+def test_allowlist_drops_hits_inside_known_harmless_phrases():
+    allow = {"cum": ["cum laude"], "*": ["homo sapiens"]}
+    found = _scan(["cum", "homo"], "magna cum laude; homo sapiens; cum; homo", allowlist=allow)
+    assert [f.start for f in found] == [31, 36]
+
+
+def test_masked_evidence_masks_context_pii_and_truncates():
+    text = "mail me at john.doe@example.com you fucking idiot, call 555 123 4567 now please ok"
+    (f,) = _scan(["idiot"], text)
+    assert "«idiot»" in f.masked
+    assert "john" not in f.masked and "4567" not in f.masked
+    assert f.masked.startswith("…") and f.masked.endswith("…")
+
+
+def test_empty_lexicon_and_empty_text():
+    assert _scan([], "anything") == []
+    assert _scan(["x"], "") == []

@@ -1,0 +1,66 @@
+"""Folding for matching keeps a map back to the original offsets."""
+
+from __future__ import annotations
+
+import pytest
+
+from assay.normalize import fold_term, normalize
+
+
+def _span_text(text: str, folded_sub: str) -> str:
+    norm = normalize(text)
+    i = norm.text.index(folded_sub)
+    s, e = norm.original_span(i, i + len(folded_sub))
+    return text[s:e]
+
+
+def test_ascii_fast_path_lowercases_without_offset_map():
+    norm = normalize("Hello WORLD")
+    assert norm.text == "hello world"
+    assert norm.starts is None
+    assert norm.original_span(6, 11) == (6, 11)
+
+
+def test_fullwidth_letters_fold_to_ascii_and_map_back():
+    text = "say ＦＵＣＫ now"
+    assert normalize(text).text == "say fuck now"
+    assert _span_text(text, "fuck") == "ＦＵＣＫ"
+
+
+def test_zero_width_characters_are_removed_and_offsets_kept():
+    text = "a f\u200bu\u200dck b"
+    norm = normalize(text)
+    assert norm.text == "a fuck b"
+    assert _span_text(text, "fuck") == "f\u200bu\u200dck"
+
+
+def test_case_folding_expands_sharp_s_and_maps_back():
+    text = "Die STRAßE ist lang"
+    norm = normalize(text)
+    assert "strasse" in norm.text
+    assert _span_text(text, "strasse") == "STRAßE"
+
+
+def test_combining_marks_compose_and_map_to_whole_cluster():
+    text = "cafe\u0301 au lait"  # e + combining acute
+    norm = normalize(text)
+    assert norm.text.startswith("café")
+    assert _span_text(text, "café") == "cafe\u0301"
+
+
+def test_already_normal_non_ascii_text_takes_the_fast_path():
+    norm = normalize("你他妈的 Straße")  # NFKC-normal; casefold expands ß, so slow path
+    assert norm.text == "你他妈的 strasse"
+    assert normalize("你他妈的").starts is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "folded"), [("sh1t", "shit"), ("a$$", "ass"), ("f@ck", "fack"), ("2013", "2013"), ("13.", "13.")]
+)
+def test_leetspeak_folding_is_one_to_one(raw: str, folded: str):
+    assert normalize(raw, leetspeak=True).text == folded
+    assert len(normalize(raw, leetspeak=True).text) == len(raw)
+
+
+def test_fold_term_matches_text_folding():
+    assert fold_term("ＡＢＣ") == normalize("abc").text
