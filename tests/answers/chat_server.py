@@ -95,6 +95,15 @@ class Faults:
         return ""
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that time out and hang up are expected here: no tracebacks for them."""
+
+    def handle_error(self, request, client_address) -> None:
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, (BrokenPipeError, ConnectionResetError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class ChatServer:
     """Threaded HTTP/1.1 server; use as a context manager or start()/stop()."""
 
@@ -118,7 +127,7 @@ class ChatServer:
         self.max_in_flight = 0
         self.times: list[float] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self._httpd = _QuietServer(("127.0.0.1", port), _handler(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
