@@ -58,7 +58,7 @@ def _list_local(root: str) -> list[StoredObject]:
         stat = base.stat()
         return [StoredObject(str(base.resolve()), base.name, stat.st_size, str(stat.st_mtime_ns))]
     found = []
-    for dirpath, dirnames, filenames in os.walk(base):
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):

@@ -72,8 +72,11 @@ def load_model(builtin: str | None = None, path: str | None = None) -> TextModel
     return _MODEL_CACHE[key]
 
 
+_SENTENCE_ENDS = (". ", "! ", "? ", "\n", "。", "！", "？", "；")
+
+
 def windows(text: str, size: int) -> list[tuple[int, int]]:
-    """Cut `text` into spans of at most ~`size` chars, at whitespace where possible."""
+    """Cut `text` into spans of at most `size` chars, at a sentence end, else at a space."""
     n = len(text)
     if n <= size:
         return [(0, n)]
@@ -82,10 +85,12 @@ def windows(text: str, size: int) -> list[tuple[int, int]]:
     while start < n:
         end = min(n, start + size)
         if end < n:
-            cut = text.rfind(" ", start + size // 2, end)
-            cut = max(cut, text.rfind("\n", start + size // 2, end))
-            if cut > start:
-                end = cut + 1
+            lo = start + size // 3
+            cut = max(text.rfind(sep, lo, end - len(sep) + 1) + len(sep) for sep in _SENTENCE_ENDS)
+            if cut <= lo:
+                cut = text.rfind(" ", lo, end) + 1
+            if cut > lo:
+                end = cut
         spans.append((start, end))
         start = end
     return spans

@@ -192,8 +192,8 @@ def valid_ipv6(value: str, text: str, start: int, end: int) -> bool:
 
 _PHONE_CONTEXT = compile_re2(
     r"(?i)\b(?:phone|tel|telephone|mobile|cell|cellphone|fax|call|calls|called|dial|sms|text"
-    r"|message|messages|whatsapp|contact|reach|desk|office|hotline|number|ring|answering)\b"
-    r"|电话|手机|联系|致电|热线|传真|号码"
+    r"|message|messages|whatsapp|contact|reach|desk|office|hotline|ring|answering)\b"
+    r"|电话|手机|联系|致电|热线|传真"
 )
 _DATE_LIKE = compile_re2(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})$")
 
@@ -210,6 +210,14 @@ def _free_standing(text: str, start: int, end: int) -> bool:
 def valid_phone(value: str, text: str, start: int, end: int) -> bool:
     """8-15 digits, not glued to other numbers."""
     return 8 <= len(_digits(value)) <= 15 and _free_standing(text, start, end)
+
+
+def valid_national_phone(value: str, text: str, start: int, end: int) -> bool:
+    """Trunk-prefixed national numbers have 10-12 digits (0X XX XX XX XX, 07700 900 123)."""
+    digits = len(_digits(value))
+    if 10 <= digits <= 12 and _free_standing(text, start, end):
+        return True
+    return valid_phone_with_context(value, text, start, end)
 
 
 def valid_phone_with_context(value: str, text: str, start: int, end: int) -> bool:
@@ -284,7 +292,7 @@ PII_KINDS: dict[str, list[PatternKind]] = {
         PatternKind(
             "phone",
             r"(?:\(0[1-9]\d{0,3}\)|\b0[1-9]\d{0,3})(?:[ .\-]?\d{2,4}){2,4}\b",
-            valid_phone,
+            valid_national_phone,
         ),
         # Chinese mobile numbers
         PatternKind("phone", r"\b1[3-9]\d{9}\b", valid_phone),

@@ -16,6 +16,7 @@ import argparse
 import csv
 import hashlib
 import json
+import os
 import socket
 import sys
 import threading
@@ -26,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-XSTEST_DIR = REPO.parent / "shared" / "data" / "xstest"
+XSTEST_DIR = Path(os.environ.get("ASSAY_SHARED_DATA", REPO.parent / "shared" / "data")) / "xstest"
 
 # Used only when the XSTest data is absent. Written for these tests.
 BUILTIN_ANSWERS = {
