@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -20,15 +21,19 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.storagelevel import StorageLevel
 
+from assay.connections import export_to_executors
 from assay.corpus import (
     Document,
     IgnoredFile,
     Shard,
     ShardReadError,
+    derived_id,
     plan_shards,
     read_shard,
 )
-from assay.sample import BottomK, Candidate, sample_key
+from assay.incremental import annotate_shards, read_report, save_state
+from assay.paths import file_escapes_corpus
+from assay.sample import BottomK, Candidate, review_key, sample_key
 from assay.scoring import score_partitions, scored_schema
 from assay.settings import AuditSettings
 from assay.storage import list_objects
@@ -50,6 +55,7 @@ READ_SCHEMA = pa.schema(
     ]
 )
 CANDIDATE_COLUMNS = ["source", "doc_id", "key", "shard", "locator", "text"]
+SAMPLE_COLUMNS = ["source", "rank", "doc_id", "key", "shard", "locator", "text"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,10 @@ def plan_corpus(settings: AuditSettings) -> CorpusPlan:
     root = settings.corpus.rstrip("/")
     root_name = PurePosixPath(root.split("://", 1)[-1]).name or "corpus"
     objects = list_objects(settings.corpus, settings.include, settings.exclude)
+    escaping = [o for o in objects if file_escapes_corpus(o.uri, settings.corpus)]  # symlinks out
+    objects = [o for o in objects if o not in escaping]
     shards, ignored = plan_shards(objects, settings, root_name)
+    ignored += [IgnoredFile(o.relpath, o.size, "outside_corpus_roots") for o in escaping]
     return CorpusPlan(shards, ignored, root_name)
 
 
@@ -82,26 +91,47 @@ def bin_shards(shards: list[Shard], target_bytes: int) -> list[list[int]]:
     return [b for b in bins if b]
 
 
-def read_task(
-    task_shards: list[Shard], settings: AuditSettings
-) -> Iterator[pa.RecordBatch]:
-    """Read shards; yield per-shard bottom-k candidates per source, counts and shard status."""
-    for shard in task_shards:
-        yield _read_one_shard(shard, settings)
+CRASH_ONCE_ENV = "ASSAY_TEST_CRASH_READ_ONCE"  # test-only: a marker path; see crash_once_for_tests
+
+
+def crash_once_for_tests() -> None:
+    """Fault injection for tests: the first read task to create the marker file kills its worker."""
+    marker = os.environ.get(CRASH_ONCE_ENV)
+    if not marker:
+        return
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return
+    os._exit(17)
 
 
 def _read_one_shard(shard: Shard, settings: AuditSettings) -> pa.RecordBatch:
     heaps: dict[str, BottomK] = {}
     counts: dict[tuple[str, str], int] = defaultdict(int)
     error = ""
+    read: dict[str, int] = defaultdict(int)  # every record, counted before it is classified
+    ids: dict[tuple[str, int], int] = defaultdict(int)  # explicit ids per (source, sample key)
     k, seed = settings.sample_size, settings.seed
+    crash_once_for_tests()
+    review = BottomK(settings.review_sample_size) if settings.review_sample_size else None
     try:
         for record in read_shard(shard, settings):
+            read[record.source] += 1
             if not isinstance(record, Document):
                 counts[(record.source, record.reason)] += 1
                 continue
             counts[(record.source, "")] += 1
+            if review is not None:
+                rkey = review_key(seed, record.source, record.doc_id)
+                worst = review.worst_key()
+                if worst is None or rkey <= worst:
+                    review.offer(
+                        Candidate(rkey, record.source, record.locator, record.doc_id, record.text)
+                    )
             key = sample_key(seed, record.source, record.doc_id)
+            if record.doc_id != derived_id(shard.relpath, record.locator):
+                ids[(record.source, key)] += 1
             heap = heaps.get(record.source)
             if heap is None:
                 heap = heaps[record.source] = BottomK(k)
@@ -124,16 +154,29 @@ def _read_one_shard(shard: Shard, settings: AuditSettings) -> pa.RecordBatch:
     for source, heap in heaps.items():
         for c in heap.items():
             add("doc", source, c.doc_id, c.key, c.locator, c.text)
+    for c in review.items() if review is not None else ():
+        add("review", c.shard, c.doc_id, c.key, c.locator, c.text)  # Candidate.shard holds the source
     for (source, reason), n in counts.items():
         add("count", source, reason=reason, n=n)
-    add("shard", None, reason=error, n=sum(counts.values()))
+    for (source, key), n in ids.items():
+        add("id", source, key=key, n=n)
+    for source, n in read.items():
+        add("read", source, n=n)
+    add("shard", None, reason=error, n=sum(read.values()))
     return pa.RecordBatch.from_pydict(rows, schema=READ_SCHEMA)
 
 
-def read_and_sample(spark: SparkSession, plan: CorpusPlan, settings: AuditSettings) -> DataFrame:
-    """One Spark task per bin of shards; returns the persisted read-report rows."""
+def over_shards(
+    spark: SparkSession,
+    plan: CorpusPlan,
+    settings: AuditSettings,
+    per_shard: Callable[[Shard, AuditSettings], Iterator[pa.RecordBatch]],
+    schema: pa.Schema,
+) -> DataFrame:
+    """Run `per_shard` on every shard, one Spark task per bin of shards (mapInArrow)."""
     bins = bin_shards(plan.shards, settings.shard_bytes)
-    shards_b = spark.sparkContext.broadcast([s.to_dict() for s in plan.shards])
+    shards_b = spark.sparkContext.broadcast({s.index: s.to_dict() for s in plan.shards})
+    export_to_executors(spark)  # S3 endpoint/credentials as the executors' environment
     bins_b = spark.sparkContext.broadcast(bins)
     settings_json = settings.to_json()
 
@@ -142,12 +185,32 @@ def read_and_sample(spark: SparkSession, plan: CorpusPlan, settings: AuditSettin
         all_shards = shards_b.value
         for batch in batches:
             for task_id in batch.column(0).to_pylist():
-                task_shards = [Shard(**all_shards[i]) for i in bins_b.value[task_id]]
-                yield from read_task(task_shards, task_settings)
+                for i in bins_b.value[task_id]:
+                    yield from per_shard(Shard(**all_shards[i]), task_settings)
 
     tasks = spark.range(0, len(bins), numPartitions=max(len(bins), 1))
-    report = tasks.mapInArrow(task, from_arrow_schema(READ_SCHEMA))
+    return tasks.mapInArrow(task, from_arrow_schema(schema))
+
+
+def read_and_sample(spark: SparkSession, plan: CorpusPlan, settings: AuditSettings) -> DataFrame:
+    """Counts, shard status and sample candidates for every shard; persisted for reuse."""
+
+    def per_shard(shard: Shard, task_settings: AuditSettings) -> Iterator[pa.RecordBatch]:
+        yield _read_one_shard(shard, task_settings)
+
+    report = over_shards(spark, plan, settings, per_shard, READ_SCHEMA)
     return report.persist(StorageLevel.MEMORY_AND_DISK)
+
+
+def scan_corpus(spark: SparkSession, plan: CorpusPlan, settings: AuditSettings) -> DataFrame:
+    """The automated scan: score the seeded scan_fraction of every source with every detector.
+
+    Scoring happens in the read task, so scanned text never leaves it; only per-document
+    attributes (flags, categories, spans with masked evidence) come out, like a tagger's.
+    """
+    from assay.scoring import ATTRIBUTE_SCHEMA, scan_shard
+
+    return over_shards(spark, plan, settings, scan_shard, ATTRIBUTE_SCHEMA)
 
 
 def draw_sample(report: DataFrame, k: int) -> DataFrame:
@@ -186,6 +249,18 @@ def draw_sample(report: DataFrame, k: int) -> DataFrame:
     )
 
 
+def draw_review_sample(report: DataFrame, k: int) -> DataFrame:
+    """The corpus-wide review sample: the k smallest review keys over every source.
+
+    Ranks (and the cut at k, should keys tie) are assigned by `review_stage` on the driver,
+    where the at most k rows are collected anyway.
+    """
+    candidates = report.where(F.col("kind") == "review").select(*CANDIDATE_COLUMNS)
+    keys = [r["key"] for r in candidates.select("key").orderBy("key").limit(k).collect()]
+    chosen = candidates.where(F.col("key") <= keys[-1]) if keys else candidates.limit(0)
+    return chosen.withColumn("rank", F.lit(0)).select(*SAMPLE_COLUMNS)
+
+
 def score_sample(sample: DataFrame, policy_path: str | None) -> DataFrame:
     """Append flagged, categories and findings to every sampled document."""
     input_schema = pa.schema(
@@ -219,32 +294,80 @@ def collect_counts(report: DataFrame) -> list[dict]:
 
 
 def collect_shard_counts(report: DataFrame) -> list[dict]:
-    """Per shard: documents read and rejected by reason, and any read error."""
+    """Per reported shard: documents read, eligible and rejected by reason, sources, read error."""
     status = {
         r["shard"]: r.asDict()
         for r in report.where(F.col("kind") == "shard").select("shard", "reason", "n").collect()
     }
     per_reason = (
-        report.where((F.col("kind") == "count") & (F.col("reason") != ""))
-        .groupBy("shard", "reason")
+        report.where(F.col("kind") == "count")
+        .groupBy("shard", "source", "reason")
         .agg(F.sum("n").alias("n"))
         .collect()
     )
-    rejected: dict[int, dict[str, int]] = defaultdict(dict)
+    eligible: dict[int, int] = defaultdict(int)
+    rejected: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    sources: dict[int, set[str]] = defaultdict(set)
     for r in per_reason:
-        rejected[r["shard"]][r["reason"]] = r["n"]
+        sources[r["shard"]].add(r["source"])
+        if r["reason"]:
+            rejected[r["shard"]][r["reason"]] += r["n"]
+        else:
+            eligible[r["shard"]] += r["n"]
     return [
-        {"shard": i, "n_read": s["n"], "rejected": rejected.get(i, {}), "error": s["reason"]}
+        {
+            "shard": i,
+            "n_read": s["n"],
+            "n_eligible": eligible.get(i, 0),
+            "rejected": dict(sorted(rejected.get(i, {}).items())),
+            "sources": sorted(sources.get(i, ())),
+            "error": s["reason"],
+        }
         for i, s in sorted(status.items())
     ]
 
 
-def sample_stats(scored: DataFrame) -> list[dict]:
-    """Per source: documents sampled and flagged, and flagged counts per category."""
-    per_source = scored.groupBy("source").agg(
-        F.count("*").alias("n_sampled"),
-        F.sum(F.col("flagged").cast("long")).alias("n_flagged"),
+UNREPORTED = "no report from its read task: the shard was not read; rerun the audit"
+
+
+def shard_accounts(shards: list[Shard], shard_counts: list[dict]) -> list[dict]:
+    """Every planned shard with its counts; a shard no task reported on gets an error."""
+    reported = {c["shard"]: c for c in shard_counts}
+    missing = {"n_read": 0, "n_eligible": 0, "rejected": {}, "error": UNREPORTED}
+    return [
+        {**s.to_dict(), **reported.get(s.index, {**missing, "sources": [s.path_source]})}
+        for s in shards
+    ]
+
+
+def collect_read_counts(report: DataFrame) -> dict[str, int]:
+    """Per source: records read, counted as they were read (before they were classified)."""
+    rows = report.where(F.col("kind") == "read").groupBy("source").agg(F.sum("n").alias("n"))
+    return {r["source"]: int(r["n"]) for r in rows.collect()}
+
+
+def collect_duplicate_ids(report: DataFrame) -> dict[str, int]:
+    """Per source: documents whose explicit id an earlier document of the source already had."""
+    per_key = (
+        report.where(F.col("kind") == "id")
+        .groupBy("source", "key")
+        .agg(F.sum("n").alias("n"))
+        .where(F.col("n") > 1)
+        .groupBy("source")
+        .agg(F.sum(F.col("n") - 1).alias("n"))
     )
+    return {r["source"]: int(r["n"]) for r in per_key.collect()}
+
+
+def sample_stats(sample: DataFrame, scored: DataFrame) -> list[dict]:
+    """Per source: documents drawn, scored and flagged, and flagged counts per category."""
+    drawn = {r["source"]: r["count"] for r in sample.groupBy("source").count().collect()}
+    per_source = {
+        r["source"]: r
+        for r in scored.groupBy("source")
+        .agg(F.count("*").alias("n_scored"), F.sum(F.col("flagged").cast("long")).alias("n_flagged"))
+        .collect()
+    }
     per_category = (
         scored.select("source", F.explode("categories").alias("category"))
         .groupBy("source", "category")
@@ -255,28 +378,149 @@ def sample_stats(scored: DataFrame) -> list[dict]:
     for r in per_category:
         by_cat[r["source"]][r["category"]] = r["count"]
     return [
-        {**r.asDict(), "flagged_by_category": by_cat.get(r["source"], {})}
-        for r in per_source.collect()
+        {
+            "source": source,
+            "n_sampled": n,
+            "n_scored": int(per_source[source]["n_scored"]) if source in per_source else 0,
+            "n_flagged": int(per_source[source]["n_flagged"] or 0) if source in per_source else 0,
+            "flagged_by_category": by_cat.get(source, {}),
+        }
+        for source, n in sorted(drawn.items())
     ]
 
 
-def write_samples(scored: DataFrame, staging: Path, n_rows: int) -> None:
-    """Samples with scores as Parquet, partitioned and named deterministically."""
+def score_in_rounds(
+    sample: DataFrame, settings: AuditSettings
+) -> tuple[DataFrame, dict[str, dict]]:
+    """Sequential sampling: score ranks batch by batch; a source stops once its SPRT decides.
+
+    Returns the scored rows (only what was scored) and, per source, how its test ended.
+    """
+    from functools import reduce
+
+    from assay.sequential import CONTINUE, VERDICT, next_n, plan_for, sprt_state
+
+    plan = plan_for(
+        settings.max_flagged_rate,
+        alpha=settings.sprt_alpha,
+        beta=settings.sprt_beta,
+        relative_margin=settings.sprt_margin,
+        batch_size=settings.sprt_batch,
+        max_n=settings.sample_size,
+    )
+    available = {r["source"]: r["count"] for r in sample.groupBy("source").count().collect()}
+    totals = {source: [0, 0] for source in available}  # k, n
+    outcome: dict[str, dict] = {}
+    parts: list[DataFrame] = []
+    done, rounds = 0, 0
+    while len(outcome) < len(available):
+        upto = next_n(done, plan)
+        active = sorted(s for s in available if s not in outcome)
+        batch = sample.where(
+            (F.col("rank") > done) & (F.col("rank") <= upto) & F.col("source").isin(active)
+        )
+        scored = score_sample(batch, settings.policy).persist(StorageLevel.MEMORY_AND_DISK)
+        parts.append(scored)
+        rounds += 1
+        for r in scored.groupBy("source").agg(
+            F.count("*").alias("n"), F.sum(F.col("flagged").cast("long")).alias("k")
+        ).collect():
+            totals[r["source"]][0] += int(r["k"] or 0)
+            totals[r["source"]][1] += int(r["n"])
+        for source in active:
+            k, n = totals[source]
+            state = sprt_state(k, n, plan, exhausted=n >= available[source])
+            if state != CONTINUE:
+                llr = plan.llr(k, n)
+                inside = plan.lower < llr < plan.upper
+                stopped = ("max_n" if n >= plan.max_n else "exhausted") if inside else "sprt"
+                outcome[source] = {
+                    "decision": VERDICT[state],
+                    "n_used": n,
+                    "k_used": k,
+                    "rounds": rounds,
+                    "stopped_by": stopped,
+                }
+        done = upto
+        log.info("sequential round %d: %d of %d sources decided", rounds, len(outcome), len(available))
+    scored_all = reduce(DataFrame.unionByName, parts) if parts else score_sample(sample, settings.policy)
+    plan_info = {"p0": plan.p0, "p1": plan.p1, "alpha": plan.alpha, "beta": plan.beta, "batch_size": plan.batch_size, "max_n": plan.max_n}
+    return scored_all, {"plan": plan_info, "sources": outcome}
+
+
+def write_parquet(frame: DataFrame, target: Path, n_rows: int, order: list[str]) -> None:
+    """Write rows as Parquet parts named part-NNNNN.parquet, partitioned and sorted
+    deterministically, so the same input gives the same files."""
     parts = max(1, -(-n_rows // 500_000))
-    tmp = staging / "_samples_spark"
+    tmp = target.parent / f"_{target.name}_spark"
     (
-        scored.repartition(parts, "source")
-        .sortWithinPartitions("source", "rank")
+        frame.repartition(parts, order[0])
+        .sortWithinPartitions(*order)
         .write.mode("overwrite")
         .parquet(str(tmp))
     )
-    target = staging / "samples"
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(tmp.glob("part-*.parquet")):
-        path.rename(target / (path.name.split("-")[0] + "-" + path.name.split("-")[1] + ".parquet"))
+        path.rename(target / ("-".join(path.name.split("-")[:2]) + ".parquet"))
     for leftover in sorted(tmp.iterdir(), reverse=True):
         leftover.unlink()
     tmp.rmdir()
+
+
+def write_samples(scored: DataFrame, staging: Path, n_rows: int) -> None:
+    """Samples with scores (access-controlled: full evidence) under samples/."""
+    write_parquet(scored, staging / "samples", n_rows, ["source", "rank"])
+
+
+def review_stage(report: DataFrame, settings: AuditSettings, staging: Path) -> dict | None:
+    """Draw and score the corpus-wide review sample; export it as a masked review queue."""
+    from assay.review import export_review_queue
+
+    if not settings.review_sample_size:
+        return None
+    review = draw_review_sample(report, settings.review_sample_size)
+    frame = score_sample(review, settings.policy).toPandas()
+    frame = frame.sort_values(["key", "source", "shard", "locator"]).head(settings.review_sample_size)
+    frame["rank"] = range(1, len(frame) + 1)
+    # A review queue row must name one document: where ids repeat, name the copy too.
+    repeated = frame.duplicated(["source", "doc_id"], keep=False)
+    frame.loc[repeated, "doc_id"] = (
+        frame.loc[repeated, "doc_id"]
+        + "#shard"
+        + frame.loc[repeated, "shard"].astype(str)
+        + "@"
+        + frame.loc[repeated, "locator"].astype(str)
+    )
+    exported = export_review_queue(frame, staging / "review")
+    return {
+        "n": int(len(frame)),
+        "n_flagged": int(frame["flagged"].sum()) if len(frame) else 0,
+        "files": [Path(exported["csv"]).name, Path(exported["jsonl"]).name],
+    }
+
+
+def scan_stage(spark: SparkSession, plan: CorpusPlan, settings: AuditSettings, staging: Path) -> dict | None:
+    """The automated scan over scan_fraction of the corpus; attributes under attributes/."""
+    if not settings.scan_fraction:
+        return None
+    attributes = scan_corpus(spark, plan, settings).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        per_source = {
+            r["source"]: {"n": int(r["n"]), "n_flagged": int(r["k"] or 0)}
+            for r in attributes.groupBy("source")
+            .agg(F.count("*").alias("n"), F.sum(F.col("flagged").cast("long")).alias("k"))
+            .collect()
+        }
+        n = sum(v["n"] for v in per_source.values())
+        write_parquet(attributes, staging / "attributes", n, ["source", "doc_id", "shard", "locator"])
+    finally:
+        attributes.unpersist()
+    return {
+        "fraction": settings.scan_fraction,
+        "n": n,
+        "n_flagged": sum(v["n_flagged"] for v in per_source.values()),
+        "sources": dict(sorted(per_source.items())),
+    }
 
 
 def run_spark_stage(spark: SparkSession, settings: AuditSettings, staging: Path) -> dict:
@@ -286,16 +530,29 @@ def run_spark_stage(spark: SparkSession, settings: AuditSettings, staging: Path)
     policy = load_policy(settings.policy)
     plan = plan_corpus(settings)
     log.info("corpus %s: %d shards, %d files ignored", settings.corpus, len(plan.shards), len(plan.ignored))
-    report = read_and_sample(spark, plan, settings)
+    for f in plan.ignored[:20]:
+        log.warning("not read: %s (%s); see ignored_files in manifest.json", f.relpath, f.reason)
+    report, increment = read_report(spark, plan, settings)  # full, or reusing unchanged shards
     try:
         counts = collect_counts(report)
         shard_counts = collect_shard_counts(report)
+        read_counts = collect_read_counts(report)
+        duplicate_ids = collect_duplicate_ids(report)
         log.info("read %d documents", sum(c["n"] for c in counts))
-        scored = score_sample(draw_sample(report, settings.sample_size), settings.policy)
+        sample = draw_sample(report, settings.sample_size).persist(StorageLevel.MEMORY_AND_DISK)
+        sequential = None
+        if settings.sampling_plan == "sequential":
+            scored, sequential = score_in_rounds(sample, settings)
+        else:
+            scored = score_sample(sample, settings.policy)
         scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
-        stats = sample_stats(scored)
-        write_samples(scored, staging, sum(s["n_sampled"] for s in stats))
+        stats = sample_stats(sample, scored)
+        write_samples(scored, staging, sum(s["n_scored"] for s in stats))
+        sample.unpersist()
         scored.unpersist()
+        review = review_stage(report, settings, staging)
+        scan = scan_stage(spark, plan, settings, staging)
+        save_state(report, staging, settings)
     finally:
         report.unpersist()
     stage = {
@@ -303,11 +560,14 @@ def run_spark_stage(spark: SparkSession, settings: AuditSettings, staging: Path)
         "policy": {"name": policy.name, "version": policy.version, "hash": policy.hash},
         "counts": counts,
         "sample_stats": stats,
-        "shards": [
-            {**s.to_dict(), **shard_counts[i]} if i < len(shard_counts) else s.to_dict()
-            for i, s in enumerate(plan.shards)
-        ],
+        "sequential": sequential,
+        "review": review,
+        "scan": scan,
+        "read_counts": read_counts,
+        "duplicate_ids": duplicate_ids,
+        "shards": annotate_shards(shard_accounts(plan.shards, shard_counts), increment, settings.run_id),
         "ignored_files": [vars(f) for f in plan.ignored],
+        "incremental": increment.to_dict(),
     }
     (staging / "stage.json").write_text(json.dumps(stage, sort_keys=True, indent=1))
     return stage

@@ -18,14 +18,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def read_labelled(path: Path, text_col: str, label_col: str, positive: str) -> tuple[list[str], list[int]]:
+def read_labelled(
+    path: Path, text_col: str, label_col: str, positive: str
+) -> tuple[list[str], list[int]]:
     """Texts and 0/1 labels from a CSV (BOM and any line ending tolerated)."""
     texts, labels = [], []
     with open(path, encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
         missing = {text_col, label_col} - set(reader.fieldnames or [])
         if missing:
-            raise SystemExit(f"{path}: no column(s) {sorted(missing)}; columns are {reader.fieldnames}")
+            raise SystemExit(
+                f"{path}: no column(s) {sorted(missing)}; columns are {reader.fieldnames}"
+            )
         for row in reader:
             text = row[text_col]
             if text is None or not text.strip():
@@ -33,7 +37,9 @@ def read_labelled(path: Path, text_col: str, label_col: str, positive: str) -> t
             texts.append(text)
             labels.append(1 if str(row[label_col]).strip() == positive else 0)
     if len(set(labels)) < 2:
-        raise SystemExit(f"{path}: labels must contain both the positive label {positive!r} and others")
+        raise SystemExit(
+            f"{path}: labels must contain both the positive label {positive!r} and others"
+        )
     return texts, labels
 
 
@@ -43,7 +49,9 @@ def train(texts: Sequence[str], labels: Sequence[int], analyzer: str = "char_wb"
     from sklearn.linear_model import LogisticRegression
 
     ngrams = (1, 3) if analyzer.startswith("char") else (1, 2)
-    vectorizer = TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, min_df=2, sublinear_tf=True, max_features=400_000)
+    vectorizer = TfidfVectorizer(
+        analyzer=analyzer, ngram_range=ngrams, min_df=2, sublinear_tf=True, max_features=400_000
+    )
     X = vectorizer.fit_transform(texts)
     model = LogisticRegression(max_iter=2000, C=4.0, class_weight="balanced", random_state=seed)
     model.fit(X, list(labels))
@@ -54,14 +62,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: train, optionally evaluate on a held-out CSV, write the joblib model."""
     import joblib
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("csv", type=Path, help="labelled training data (CSV with a header)")
     p.add_argument("--text-col", required=True)
     p.add_argument("--label-col", required=True)
-    p.add_argument("--positive-label", required=True, help="the label value that means 'in the category'")
+    p.add_argument(
+        "--positive-label", required=True, help="the label value that means 'in the category'"
+    )
     p.add_argument("--out", type=Path, required=True, help="model file to write (.joblib)")
     p.add_argument("--analyzer", default="char_wb", choices=["char_wb", "char", "word"])
-    p.add_argument("--eval", type=Path, help="held-out CSV with the same columns: prints precision/recall")
+    p.add_argument(
+        "--eval", type=Path, help="held-out CSV with the same columns: prints precision/recall"
+    )
     p.add_argument("--threshold", type=float, default=0.5, help="threshold for the --eval figures")
     args = p.parse_args(argv)
 
@@ -79,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"model: {args.out}")
     print(f"n_train: {len(texts)}")
     if args.eval:
-        ev_texts, ev_labels = read_labelled(args.eval, args.text_col, args.label_col, args.positive_label)
+        ev_texts, ev_labels = read_labelled(
+            args.eval, args.text_col, args.label_col, args.positive_label
+        )
         probs = model.predict_proba(vectorizer.transform(ev_texts))[:, 1]
         pred = [int(p >= args.threshold) for p in probs]
         tp = sum(1 for y, q in zip(ev_labels, pred, strict=True) if y and q)

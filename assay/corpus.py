@@ -89,10 +89,19 @@ class IgnoredFile:
     reason: str
 
 
-def path_source(relpath: str, root_name: str) -> str:
-    """A file's source when documents carry none: its folder relative to the corpus root."""
-    parent = PurePosixPath(relpath).parent.as_posix()
-    return root_name if parent in ("", ".") else parent
+def path_source(relpath: str, root_name: str, layout: str = "folder") -> str:
+    """A file's source when documents carry none, from the key layout.
+
+    A `source=<name>/` folder names it; otherwise layout "folder" takes the file's folder
+    relative to the corpus root and "first_segment" that folder's first segment.
+    """
+    parts = PurePosixPath(relpath).parent.parts
+    for part in parts:
+        if part.startswith("source=") and len(part) > len("source="):
+            return part[len("source=") :]
+    if not parts:
+        return root_name
+    return parts[0] if layout == "first_segment" else "/".join(parts)
 
 
 def plan_shards(
@@ -106,7 +115,7 @@ def plan_shards(
         if fmt is None:
             ignored.append(IgnoredFile(obj.relpath, obj.size, "unknown_extension"))
             continue
-        source = path_source(obj.relpath, root_name)
+        source = path_source(obj.relpath, root_name, getattr(settings, "source_layout", "folder"))
         ranges = _ranges(obj, fmt, settings.shard_bytes)
         for start, end in ranges:
             shards.append(

@@ -16,8 +16,6 @@ _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
 _DIGIT = re2.compile(r"\d", _OPTIONS)
 _ALNUM = re2.compile(r"[\pL\pN]", _OPTIONS)
-# Tokens in a lexicon hit's context that could carry personal data or secrets.
-_SENSITIVE_TOKEN = re2.compile(r"\S*@\S+|\S*\d\S*|[A-Za-z0-9_\-+/=]{20,}", _OPTIONS)
 
 CONTEXT_CHARS = 24  # per side, for lexicon evidence
 SECRET_PREFIXES = (
@@ -115,17 +113,25 @@ def _mask_lexicon(f: Finding, text: str | None) -> str:
     term = f.kind.removeprefix("lexicon:")
     if text is None:
         return f"«{term}»"
-    left = text[max(0, f.start - CONTEXT_CHARS) : f.start]
-    right = text[f.end : f.end + CONTEXT_CHARS]
-    left = _SENSITIVE_TOKEN.sub(_star, left).replace("\n", " ")
-    right = _SENSITIVE_TOKEN.sub(_star, right).replace("\n", " ")
-    lead = "…" if f.start > CONTEXT_CHARS else ""
-    tail = "…" if f.end + CONTEXT_CHARS < len(text) else ""
+    return lexicon_evidence(text, f.start, f.end, term)
+
+
+def lexicon_evidence(text: str, start: int, end: int, term: str) -> str:
+    """`…context «term» context…` with digits, e-mails and long tokens in the context masked."""
+    left = _mask_context(text[max(0, start - CONTEXT_CHARS) : start])
+    right = _mask_context(text[end : end + CONTEXT_CHARS])
+    lead = "…" if start > CONTEXT_CHARS else ""
+    tail = "…" if end + CONTEXT_CHARS < len(text) else ""
     return f"{lead}{left}«{term}»{right}{tail}"
 
 
-def _star(m) -> str:
-    return "*" * min(len(m.group(0)), 8)
+def _mask_context(context: str) -> str:
+    """Whitespace-separated tokens holding a digit or '@', or 20+ chars long, become '*'s."""
+    tokens = context.replace("\n", " ").split(" ")
+    return " ".join(
+        "*" * min(len(t), 8) if len(t) >= 20 or "@" in t or any(c.isdigit() for c in t) else t
+        for t in tokens
+    )
 
 
 _MASKERS = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+import numpy as np
 import re2
 
 # Zero-width and invisible format characters used to split words ("f\u200buck").
@@ -19,7 +20,9 @@ _ZW_DELETE = dict.fromkeys(map(ord, ZERO_WIDTH))
 # Leetspeak folding: one character for one character, so offsets are unchanged. Only tokens
 # that mix ASCII letters with these characters are folded ("sh1t", "a$$"), never numbers
 # ("2013", "13."), so digits in ordinary text keep their meaning.
-LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+)
 _LEET_CHARS = frozenset("013457@$")
 _LEET_TOKEN = re2.compile(r"[a-z0-9@$]*[0-9@$][a-z0-9@$]*")
 
@@ -45,15 +48,118 @@ def fold_term(term: str, leetspeak: bool = False) -> str:
 
 
 def normalize(text: str, leetspeak: bool = False) -> Normalized:
-    """Fold `text` for matching; the fast paths keep a 1:1 offset map (offsets=None)."""
+    """Fold `text` for matching; the fast paths keep a 1:1 offset map (starts=None)."""
     if text.isascii():
         folded = text.lower()
-        return Normalized(fold_leet(folded) if leetspeak else folded)
-    if unicodedata.is_normalized("NFKC", text) and not _has_zero_width(text):
+    elif unicodedata.is_normalized("NFKC", text) and not _has_zero_width(text):
         folded = text.casefold()
-        if len(folded) == len(text):  # casefold expanded nothing (no ß, ŉ, ...)
-            return Normalized(fold_leet(folded) if leetspeak else folded)
-    return _normalize_slow(text, leetspeak)
+        if len(folded) != len(text):  # casefold expanded something (ß, ŉ, ...)
+            return _normalize_by_char(text, leetspeak)
+    else:
+        return _normalize_by_char(text, leetspeak)
+    return Normalized(fold_leet(folded) if leetspeak else folded)
+
+
+# char -> its folded form, for characters whose fold differs (grows as texts are seen)
+_FOLD_CACHE: dict[int, str] = {}
+_SAME: set[int] = set()
+# A base character followed by combining marks: folded together (e + U+0301 -> é).
+_CLUSTER = re2.compile(r"[^\pM][\pM\x{200b}-\x{200d}\x{2060}\x{feff}\x{00ad}]*\pM[\pM]*")
+
+
+def _fold_char(ch: str) -> str:
+    if ch in ZERO_WIDTH:
+        return ""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", ch).casefold())
+
+
+def _codes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+def _normalize_by_char(text: str, leetspeak: bool) -> Normalized:
+    """Fold the few distinct characters that change, vectorised over code points with numpy.
+
+    Offsets are built only where a character's fold changes length; a base character and
+    its combining marks fold together as one cluster.
+    """
+    codes = _codes(text)
+    outside_cjk = (codes < 0x3400) | (codes > 0x9FFF) | ((codes > 0x4DBF) & (codes < 0x4E00))
+    one: dict[int, int] = {}
+    multi: dict[int, str] = {}
+    has_marks = False
+    for cp in np.unique(codes[(codes >= 0x80) & outside_cjk]).tolist():
+        if cp in _SAME:
+            continue
+        ch = chr(cp)
+        if unicodedata.category(ch) == "Mn" or unicodedata.combining(ch):
+            has_marks = True
+            continue
+        folded = _FOLD_CACHE.get(cp)
+        if folded is None:
+            folded = _fold_char(ch)
+            if folded == ch:
+                _SAME.add(cp)
+                continue
+            _FOLD_CACHE[cp] = folded
+        if len(folded) == 1:
+            one[cp] = ord(folded)
+        else:
+            multi[cp] = folded
+    if has_marks:
+        return _normalize_clusters(
+            text, codes, {**{k: chr(v) for k, v in one.items()}, **multi}, leetspeak
+        )
+    if one:
+        keys = np.fromiter(one, dtype=np.uint32, count=len(one))
+        order = np.argsort(keys)
+        keys, vals = keys[order], np.fromiter(one.values(), dtype=np.uint32, count=len(one))[order]
+        idx = np.minimum(np.searchsorted(keys, codes), len(keys) - 1)
+        hit = keys[idx] == codes
+        mapped = codes.copy()
+        mapped[hit] = vals[idx[hit]]
+        folded_text = mapped.tobytes().decode("utf-32-le")
+    else:
+        folded_text = text
+    if multi:
+        folded_text = folded_text.translate(multi)
+    folded_text = folded_text.lower()
+    if leetspeak:
+        folded_text = fold_leet(folded_text)
+    if not multi:
+        return Normalized(folded_text)
+    lengths = np.ones(len(codes), dtype=np.int64)
+    for cp, folded in multi.items():
+        lengths[codes == cp] = len(folded)
+    starts = np.repeat(np.arange(len(codes), dtype=np.int64), lengths)
+    return Normalized(folded_text, starts.tolist(), (starts + 1).tolist())
+
+
+def _normalize_clusters(
+    text: str, codes: np.ndarray, table: dict[int, str], leetspeak: bool
+) -> Normalized:
+    """Texts with combining marks: each base+marks cluster folds as a unit, the rest per char."""
+    lengths = np.ones(len(codes), dtype=np.int64)
+    for cp, folded in table.items():
+        if len(folded) != 1:
+            lengths[codes == cp] = len(folded)
+    ends = np.arange(1, len(codes) + 1, dtype=np.int64)
+    pieces, pos = [], 0
+    for m in _CLUSTER.finditer(text):
+        s, e = m.span()
+        pieces.append(text[pos:s].translate(table).lower())
+        cluster = _fold_char(text[s:e].translate(_ZW_DELETE))
+        pieces.append(cluster)
+        lengths[s:e] = 0
+        lengths[s] = len(cluster)
+        ends[s] = e
+        pos = e
+    pieces.append(text[pos:].translate(table).lower())
+    folded_text = "".join(pieces)
+    if leetspeak:
+        folded_text = fold_leet(folded_text)
+    starts = np.repeat(np.arange(len(codes), dtype=np.int64), lengths)
+    return Normalized(folded_text, starts.tolist(), np.repeat(ends, lengths).tolist())
 
 
 def fold_leet(folded: str) -> str:
@@ -70,32 +176,3 @@ def _leet_token(m) -> str:
 
 def _has_zero_width(text: str) -> bool:
     return any(ch in text for ch in ZERO_WIDTH)
-
-
-def _normalize_slow(text: str, leetspeak: bool) -> Normalized:
-    """Per-cluster NFKC + casefold: a base character and its combining marks fold together."""
-    out: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    n = len(text)
-    i = 0
-    while i < n:
-        ch = text[i]
-        if ch in ZERO_WIDTH:
-            i += 1
-            continue
-        j = i + 1
-        while j < n and (unicodedata.combining(text[j]) or text[j] in ZERO_WIDTH):
-            j += 1
-        cluster = text[i:j].translate(_ZW_DELETE)
-        folded = unicodedata.normalize("NFKC", cluster).casefold()
-        # casefold can denormalise (e.g. U+0130), so normalise once more
-        folded = unicodedata.normalize("NFKC", folded)
-        out.append(folded)
-        starts.extend([i] * len(folded))
-        ends.extend([j] * len(folded))
-        i = j
-    folded_text = "".join(out)
-    if leetspeak:
-        folded_text = fold_leet(folded_text)
-    return Normalized(folded_text, starts, ends)

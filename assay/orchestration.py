@@ -36,7 +36,7 @@ def finalize_run(settings_json: str) -> dict:
     result = finalize(AuditSettings.from_json(settings_json))
     log.info("verdicts:\n%s", verdict_table(result.sources))
     log.info("Data Docs: %s", result.docs_index)
-    return {
+    summary = {
         "run_dir": str(result.run_dir),
         "overall": result.overall,
         "validation_success": result.validation_success,
@@ -44,6 +44,21 @@ def finalize_run(settings_json: str) -> dict:
         "shard_errors": result.shard_errors,
         "docs_index": str(result.docs_index),
     }
+    summary.update(_links(result))
+    log.info("run report: %s", summary.get("report_url", ""))
+    return summary
+
+
+def _links(result) -> dict:
+    """Trend-warned sources and the URLs of the run report and Data Docs (UI links, notices)."""
+    from assay.notify import run_links
+
+    rows = result.sources
+    warned = [str(s) for s, w in zip(rows["source"], rows["warnings"], strict=True) if isinstance(w, list) and w] if "warnings" in rows else []
+    files = {"report_url": "report.html"}
+    if result.docs_index.is_relative_to(result.run_dir):
+        files["docs_url"] = result.docs_index.relative_to(result.run_dir).as_posix()
+    return {"warned_sources": warned, **run_links(result.published or str(result.run_dir), files)}
 
 
 def gate_message(summary: dict) -> str | None:

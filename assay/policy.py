@@ -126,7 +126,7 @@ POLICY_SCHEMA = {
                     "id": _NAME,
                     "title": {"type": "string", "minLength": 1},
                     "description": {"type": "string"},
-                    "self_check_group": {"type": "string", "description": "which term minimum applies"},
+                    "self_check_group": {"enum": ["main", "other", "patterns"], "description": "which term minimum the self-check applies: main, other, or patterns (no lexicon minimum)"},
                     "detectors": {"type": "array", "items": _DETECTOR, "minItems": 1},
                     "detector_error": {
                         "type": "object",
@@ -213,7 +213,9 @@ class Policy:
 
     def scanner(self) -> Scanner:
         """Build every detector (automata, compiled patterns, models)."""
-        return Scanner(self, [self._build(c["id"], d) for c in self.data["categories"] for d in c["detectors"]])
+        return Scanner(
+            self, [self._build(c["id"], d) for c in self.data["categories"] for d in c["detectors"]]
+        )
 
     def _build(self, category: str, d: dict):
         from assay.detectors.classifier import ClassifierDetector
@@ -286,13 +288,16 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
     try:
         text = file.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise PolicyError(f"{file}: cannot read the policy ({exc.strerror}). Fix: check the path.") from None
+        raise PolicyError(
+            f"{file}: cannot read the policy ({exc.strerror}). Fix: check the path."
+        ) from None
     where = _Where(file, text)
     data = where.data
-    errors = sorted(jsonschema.Draft202012Validator(POLICY_SCHEMA).iter_errors(data), key=_error_depth)
-    if errors:
-        err = jsonschema.exceptions.best_match(errors)
-        raise PolicyError(where.message(_error_path(err), *_explain(err)))
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(POLICY_SCHEMA).iter_errors(data)
+    )
+    if error is not None:
+        raise PolicyError(where.message(_error_path(error), *_explain(error)))
     return _resolve(file, data, where)
 
 
@@ -304,13 +309,27 @@ def _resolve(file: Path, data: dict, where: _Where) -> Policy:
     ids = set()
     for ci, c in enumerate(data["categories"]):
         if c["id"] in ids:
-            raise PolicyError(where.message(("categories", ci, "id"), f"category id {c['id']!r} is used twice", "give every category its own id"))
+            raise PolicyError(
+                where.message(
+                    ("categories", ci, "id"),
+                    f"category id {c['id']!r} is used twice",
+                    "give every category its own id",
+                )
+            )
         ids.add(c["id"])
-        categories.append(Category(c["id"], c["title"], c.get("description", ""), c.get("self_check_group", "")))
+        categories.append(
+            Category(c["id"], c["title"], c.get("description", ""), c.get("self_check_group", ""))
+        )
         for di, d in enumerate(c["detectors"]):
             loc = ("categories", ci, "detectors", di)
             if d["name"] in names:
-                raise PolicyError(where.message((*loc, "name"), f"detector name {d['name']!r} is used twice", "give every detector its own name"))
+                raise PolicyError(
+                    where.message(
+                        (*loc, "name"),
+                        f"detector name {d['name']!r} is used twice",
+                        "give every detector its own name",
+                    )
+                )
             names.add(d["name"])
             try:
                 if d["type"] == "lexicon":
@@ -322,11 +341,19 @@ def _resolve(file: Path, data: dict, where: _Where) -> Policy:
             except ValueError as exc:
                 if isinstance(exc, PolicyError):
                     raise
-                key = "pattern" if d["type"] == "regex" else next(
-                    (k for k in ("entities", "kinds") if k in d), "type"
+                key = (
+                    "pattern"
+                    if d["type"] == "regex"
+                    else next((k for k in ("entities", "kinds") if k in d), "type")
                 )
-                raise PolicyError(where.message((*loc, key), str(exc), _PATTERN_FIX.get(d["type"], "see docs/POLICY.md"))) from None
-    canonical = json.dumps({"policy": data, "files": files}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+                raise PolicyError(
+                    where.message(
+                        (*loc, key), str(exc), _PATTERN_FIX.get(d["type"], "see docs/POLICY.md")
+                    )
+                ) from None
+    canonical = json.dumps(
+        {"policy": data, "files": files}, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
     return Policy(
         name=data["name"],
@@ -366,15 +393,33 @@ def _locate(file: Path, src: dict, loc: tuple, where: _Where, what: str) -> tupl
         p = Path(os.path.expanduser(src["path"]))
         resolved = p if p.is_absolute() else file.parent / p
         if not resolved.is_file():
-            raise PolicyError(where.message((*loc, "path"), f"{what} file {src['path']!r} not found (looked at {resolved})", "give a path relative to the policy file, or an absolute path"))
+            raise PolicyError(
+                where.message(
+                    (*loc, "path"),
+                    f"{what} file {src['path']!r} not found (looked at {resolved})",
+                    "give a path relative to the policy file, or an absolute path",
+                )
+            )
         return f"path:{src['path']}", resolved
     package, _, inner = src["package"].partition("/")
     try:
         resolved = Path(str(resources.files(package).joinpath(inner)))
     except ModuleNotFoundError:
-        raise PolicyError(where.message((*loc, "package"), f"package {package!r} is not installed", f"pip install the package that provides the module {package!r}, or remove this source")) from None
+        raise PolicyError(
+            where.message(
+                (*loc, "package"),
+                f"package {package!r} is not installed",
+                f"pip install the package that provides the module {package!r}, or remove this source",
+            )
+        ) from None
     if not resolved.is_file():
-        raise PolicyError(where.message((*loc, "package"), f"package {package!r} has no file {inner!r}", "check the resource path inside the package"))
+        raise PolicyError(
+            where.message(
+                (*loc, "package"),
+                f"package {package!r} has no file {inner!r}",
+                "check the resource path inside the package",
+            )
+        )
     return f"package:{src['package']}", resolved
 
 
@@ -392,7 +437,13 @@ def _read_lexicon(file: Path, d: dict, loc: tuple, where: _Where, files: dict) -
         sloc = (*loc, "sources", si)
         given = [k for k in ("path", "package", "terms") if k in src]
         if len(given) != 1:
-            raise PolicyError(where.message(sloc, f"a lexicon source needs exactly one of path, package or terms (got {given or 'none'})", "keep one of `path:`, `package:` or `terms:` per source"))
+            raise PolicyError(
+                where.message(
+                    sloc,
+                    f"a lexicon source needs exactly one of path, package or terms (got {given or 'none'})",
+                    "keep one of `path:`, `package:` or `terms:` per source",
+                )
+            )
         if "terms" in src:
             raw.extend(src["terms"])
             continue
@@ -401,7 +452,13 @@ def _read_lexicon(file: Path, d: dict, loc: tuple, where: _Where, files: dict) -
         try:
             raw.extend(read_terms(resolved, src.get("format", "lines"), src.get("key")))
         except (ValueError, KeyError, UnicodeDecodeError) as exc:
-            raise PolicyError(where.message(sloc, f"cannot read terms from {resolved}: {exc}", "use one term per line (UTF-8), or format: json with the key of the list")) from None
+            raise PolicyError(
+                where.message(
+                    sloc,
+                    f"cannot read terms from {resolved}: {exc}",
+                    "use one term per line (UTF-8), or format: json with the key of the list",
+                )
+            ) from None
     excluded = {fold_term(t) for t in d.get("exclude_terms", [])}
     min_chars = d.get("min_term_chars", 1)
     terms, seen, n_excluded = [], set(), 0
@@ -435,7 +492,13 @@ def _resolve_model(file: Path, d: dict, loc: tuple, where: _Where, files: dict) 
     from assay.detectors.classifier import model_files
 
     if ("builtin" in d) == ("path" in d):
-        raise PolicyError(where.message(loc, "a classifier needs exactly one of `builtin` or `path`", "set `builtin: alt-profanity-check` or `path: model.joblib`"))
+        raise PolicyError(
+            where.message(
+                loc,
+                "a classifier needs exactly one of `builtin` or `path`",
+                "set `builtin: alt-profanity-check` or `path: model.joblib`",
+            )
+        )
     if "builtin" in d:
         for f in model_files(builtin=d["builtin"]):
             files[f"builtin:{d['builtin']}/{f.name}"] = _sha256(f)
@@ -460,18 +523,26 @@ class _Where:
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else "?"
-            raise PolicyError(f"{file}:{line}: invalid YAML: {exc.problem or exc}. Fix: correct the YAML syntax on this line (indentation, a missing ':' or an unclosed quote).") from None
+            raise PolicyError(
+                f"{file}:{line}: invalid YAML: {exc.problem or exc}. Fix: correct the YAML syntax on this line (indentation, a missing ':' or an unclosed quote)."
+            ) from None
         except yaml.YAMLError as exc:
-            raise PolicyError(f"{file}: invalid YAML: {exc}. Fix: correct the YAML syntax.") from None
+            raise PolicyError(
+                f"{file}: invalid YAML: {exc}. Fix: correct the YAML syntax."
+            ) from None
         if not isinstance(self.data, dict):
-            raise PolicyError(f"{file}:1: the policy must be a mapping with name, version and categories. Fix: see docs/POLICY.md.")
+            raise PolicyError(
+                f"{file}:1: the policy must be a mapping with name, version and categories. Fix: see docs/POLICY.md."
+            )
 
     def _check_duplicate_keys(self, node) -> None:
         if isinstance(node, yaml.MappingNode):
             seen = set()
             for k, v in node.value:
                 if k.value in seen:
-                    raise PolicyError(f"{self.file}:{k.start_mark.line + 1}: key {k.value!r} appears twice in one mapping. Fix: keep one of them.")
+                    raise PolicyError(
+                        f"{self.file}:{k.start_mark.line + 1}: key {k.value!r} appears twice in one mapping. Fix: keep one of them."
+                    )
                 seen.add(k.value)
                 self._check_duplicate_keys(v)
         elif isinstance(node, yaml.SequenceNode):
@@ -488,7 +559,11 @@ class _Where:
                     if k.value == part:
                         nxt = k if depth == len(path) - 1 else v  # a key's own line, else descend
                         break
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            elif (
+                isinstance(node, yaml.SequenceNode)
+                and isinstance(part, int)
+                and part < len(node.value)
+            ):
                 nxt = node.value[part]
             if nxt is None:
                 break
@@ -498,10 +573,6 @@ class _Where:
     def message(self, path: Sequence, problem: str, fix: str) -> str:
         where = ".".join(str(p) for p in path) or "(top level)"
         return f"{self.file}:{self.line(path)}: {problem} (at {where}). Fix: {fix}."
-
-
-def _error_depth(err: jsonschema.ValidationError) -> int:
-    return -len(err.absolute_path)
 
 
 def _error_path(err: jsonschema.ValidationError) -> tuple:
@@ -520,7 +591,10 @@ def _explain(err: jsonschema.ValidationError) -> tuple[str, str]:
     if v == "additionalProperties" and isinstance(err.instance, dict):
         allowed = sorted(s.get("properties", {}))
         extra = [k for k in err.instance if k not in allowed]
-        return f"unknown key {extra[0]!r}", f"remove or rename it; allowed keys here: {', '.join(allowed)}"
+        return (
+            f"unknown key {extra[0]!r}",
+            f"remove or rename it; allowed keys here: {', '.join(allowed)}",
+        )
     if v == "required":
         missing = [k for k in err.validator_value if k not in err.instance]
         return f"missing key {missing[0]!r}", f"add `{missing[0]}:` here"
@@ -528,7 +602,10 @@ def _explain(err: jsonschema.ValidationError) -> tuple[str, str]:
         options = err.validator_value if v == "enum" else [err.validator_value]
         return f"{err.instance!r} is not allowed", f"use one of: {', '.join(map(str, options))}"
     if v == "type":
-        return f"{err.instance!r} is not of type {err.validator_value}", f"make it a {err.validator_value}"
+        return (
+            f"{err.instance!r} is not of type {err.validator_value}",
+            f"make it a {err.validator_value}",
+        )
     if v == "pattern":
         hint = s.get("description", f"a value matching {err.validator_value}")
         return f"{err.instance!r} has the wrong form", f"use {hint}"
@@ -539,20 +616,23 @@ def _explain(err: jsonschema.ValidationError) -> tuple[str, str]:
 
 # ---- per-process cache ------------------------------------------------------------------------
 
-_SCANNERS: dict[tuple, Scanner] = {}
+_SCANNERS: dict[str, tuple[tuple[int, int], Scanner]] = {}
 
 
 def cached_scanner(path: str | os.PathLike | None = None) -> Scanner:
-    """One Scanner per process per policy version: built once per Spark Python worker."""
-    file = Path(path) if path is not None else DEFAULT_POLICY
+    """One Scanner per process per policy file: built once per Spark Python worker.
+
+    Keyed by the resolved path; rebuilt when the policy file's mtime or size changes (an edit to
+    a referenced word list alone is seen by new processes only).
+    """
+    file = (Path(path) if path is not None else DEFAULT_POLICY).resolve()
     st = os.stat(file)
-    key = (str(file.resolve()), st.st_mtime_ns, st.st_size)
-    scanner = _SCANNERS.get(key)
-    if scanner is None:
-        scanner = load_policy(file).scanner()
-        _SCANNERS.clear()  # an edited policy replaces the old one
-        _SCANNERS[key] = scanner
-    return scanner
+    stamp = (st.st_mtime_ns, st.st_size)
+    cached = _SCANNERS.get(str(file))
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, load_policy(file).scanner())
+        _SCANNERS[str(file)] = cached
+    return cached[1]
 
 
 # ---- self-check -------------------------------------------------------------------------------
@@ -569,10 +649,17 @@ def default_common_words() -> list[str]:
 
 
 def self_check_table(policy: Policy, common_words: Iterable[str] | None = None):
-    """One row per category: lexicon size and quality (empty, duplicate, Scunthorpe-prone terms)."""
+    """One row per category: lexicon size and quality (empty, duplicate, Scunthorpe-prone terms).
+
+    Validated by expectations/policy_self_check.json (minimums are suite parameters).
+    n_common_word_substrings counts terms found inside a longer common word ("ass" in
+    "class"): word boundaries keep them from firing there, but they deserve a look.
+    """
     import pandas as pd
 
-    words = {fold_term(w) for w in (common_words if common_words is not None else default_common_words())}
+    words = {
+        fold_term(w) for w in (common_words if common_words is not None else default_common_words())
+    }
     rows = []
     for c in policy.data["categories"]:
         raw: list[str] = []
@@ -589,15 +676,19 @@ def self_check_table(policy: Policy, common_words: Iterable[str] | None = None):
         terms = policy.lexicon_terms()[c["id"]]
         keys = {fold_term(t).strip() for t in terms}
         n_sub = len(_terms_inside_words(keys, words))
+        group = c.get("self_check_group", "")
         rows.append(
             {
                 "category": c["id"],
                 "title": c["title"],
-                "self_check_group": c.get("self_check_group", ""),
+                "self_check_group": group,
                 "has_lexicon": has_lexicon,
                 "n_sources": n_sources,
                 "n_entries": len(raw),
                 "n_terms": len(terms),
+                # per-group copies, null elsewhere, so a GX suite can hold each group to its own minimum
+                "n_terms_main": len(terms) if group == "main" else None,
+                "n_terms_other": len(terms) if group == "other" else None,
                 "n_empty": len(folded) - len(non_empty),
                 "n_duplicates": len(non_empty) - len(set(non_empty)),
                 "n_excluded": n_excluded,
@@ -605,7 +696,8 @@ def self_check_table(policy: Policy, common_words: Iterable[str] | None = None):
                 "detectors": ",".join(d["type"] for d in c["detectors"]),
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return table.astype({"n_terms_main": "float64", "n_terms_other": "float64"})
 
 
 def _terms_inside_words(keys: set[str], words: set[str]) -> set[str]:

@@ -66,3 +66,18 @@ class BottomK:
 def bottom_k(candidates: list[Candidate], k: int) -> list[Candidate]:
     """Merge: the k smallest of any collection of candidates."""
     return heapq.nsmallest(k, candidates)
+
+
+def review_key(seed: int, source: str, doc_id: str) -> int:
+    """A key for the corpus-wide review sample, independent of the per-source sample keys."""
+    return sample_key(seed, "\x00review", f"{source}\x1f{doc_id}")
+
+
+def scan_key(seed: int, source: str, doc_id: str) -> int:
+    """A key for the automated scan: a document is scanned when its key falls under the fraction."""
+    return sample_key(seed, "\x00scan", f"{source}\x1f{doc_id}")
+
+
+def in_fraction(key: int, fraction: float) -> bool:
+    """Whether a key falls in the seeded fraction (keys are uniform on [0, 2^63))."""
+    return fraction >= 1.0 or key < int(fraction * (1 << KEY_BITS))

@@ -62,3 +62,62 @@ def score_partitions(
             pa.array(findings, pa.list_(FINDING_TYPE)),
         ]
         yield pa.RecordBatch.from_arrays(arrays, schema=scored_schema(batch.schema))
+
+
+# Per-document attributes of the automated scan: evidence spans without the matched text.
+ATTRIBUTE_FINDING = pa.struct([f for f in FINDING_TYPE if f.name != "match"])
+ATTRIBUTE_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("doc_id", pa.string()),
+        ("shard", pa.int32()),
+        ("locator", pa.int64()),
+        ("flagged", pa.bool_()),
+        ("categories", pa.list_(pa.string())),
+        ("findings", pa.list_(ATTRIBUTE_FINDING)),
+    ]
+)
+SCAN_BATCH = 512
+
+
+def scan_shard(shard, settings) -> Iterator[pa.RecordBatch]:
+    """Score the documents of a shard that fall in the seeded scan fraction (attributes only)."""
+    from assay.corpus import Document, ShardReadError, read_shard
+    from assay.policy import cached_scanner
+    from assay.sample import in_fraction, scan_key
+
+    scanner = cached_scanner(settings.policy)
+    pending: list = []
+
+    def flush() -> pa.RecordBatch:
+        flagged, categories, findings = score_texts([d.text for d in pending], scanner)
+        for found in findings:
+            for f in found:
+                f.pop("match", None)
+        batch = pa.RecordBatch.from_pydict(
+            {
+                "source": [d.source for d in pending],
+                "doc_id": [d.doc_id for d in pending],
+                "shard": [shard.index] * len(pending),
+                "locator": [d.locator for d in pending],
+                "flagged": flagged,
+                "categories": categories,
+                "findings": findings,
+            },
+            schema=ATTRIBUTE_SCHEMA,
+        )
+        pending.clear()
+        return batch
+
+    try:
+        for record in read_shard(shard, settings):
+            if isinstance(record, Document) and in_fraction(
+                scan_key(settings.seed, record.source, record.doc_id), settings.scan_fraction
+            ):
+                pending.append(record)
+                if len(pending) >= SCAN_BATCH:
+                    yield flush()
+    except ShardReadError:
+        pass  # the read pass reports the shard's error; the scan covers what could be read
+    if pending:
+        yield flush()

@@ -12,6 +12,7 @@ SUMMARY_COLUMNS = [
     "n_rejected",
     "n_eligible",
     "n_sampled",
+    "n_scored",
     "n_flagged",
     "flagged_rate",
     "rejected_rate",
@@ -38,6 +39,7 @@ def summarise(counts: list[dict], sample_stats: list[dict]) -> pd.DataFrame:
         n_rejected = sum(rejected[source].values())
         s = stats.get(source, {})
         n_sampled, n_flagged = int(s.get("n_sampled", 0)), int(s.get("n_flagged") or 0)
+        n_scored = int(s.get("n_scored", n_sampled))
         rows.append(
             {
                 "source": source,
@@ -45,8 +47,9 @@ def summarise(counts: list[dict], sample_stats: list[dict]) -> pd.DataFrame:
                 "n_rejected": n_rejected,
                 "n_eligible": eligible[source],
                 "n_sampled": n_sampled,
+                "n_scored": n_scored,
                 "n_flagged": n_flagged,
-                "flagged_rate": n_flagged / n_sampled if n_sampled else 0.0,
+                "flagged_rate": n_flagged / n_scored if n_scored else 0.0,
                 "rejected_rate": n_rejected / read[source] if read[source] else 0.0,
                 "n_accounted": eligible[source] + n_rejected,
                 "rejected_by_reason": dict(sorted(rejected[source].items())),

@@ -7,6 +7,7 @@ context inside the run folder, so concurrent runs never share a store.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -66,9 +67,12 @@ def _context(gx_root: Path):
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    from assay.datadocs import configure_site
+
     context = gx.get_context(mode="file", project_root_dir=str(gx_root))
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     context.variables.save()
+    configure_site(context)  # Assay's per-source section on validation pages
     return context
 
 
@@ -79,8 +83,12 @@ def validate_table(
     run_dir: Path,
     run_id: str,
     index_column: str = "source",
+    docs_meta: dict | None = None,
 ) -> ValidationOutcome:
-    """Validate `table` with expectations/<suite>.json; write the result JSON and Data Docs."""
+    """Validate `table` with expectations/<suite>.json; write the result JSON and Data Docs.
+
+    `docs_meta` is stored in the result's meta for the Data Docs renderer (assay.datadocs).
+    """
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
@@ -103,17 +111,24 @@ def validate_table(
             result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [index_column]},
         )
     )
-    scalar = table[[c for c in table.columns if not _is_nested(table[c])]]
+    scalar, originals = _html_safe(table[[c for c in table.columns if not _is_nested(table[c])]], index_column)
     result = checkpoint.run(
         batch_parameters={"dataframe": scalar},
         expectation_parameters=parameters,
         run_id=RunIdentifier(run_name=run_id),
     )
+    if docs_meta:
+        from assay.datadocs import attach_meta
+
+        attach_meta(context, result, docs_meta)
     validation = next(iter(result.run_results.values()))
-    outcomes = [_outcome(r, index_column) for r in validation.results]
+    outcomes = [_outcome(r, index_column, originals) for r in validation.results]
     result_path = run_dir / f"validation.{suite}.json"
     result_path.write_text(json.dumps(validation.to_json_dict(), indent=1, sort_keys=True, default=str))
     docs_index = run_dir / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    from assay.assets import localise_site
+
+    localise_site(docs_index.parent)  # CSS/JS from the run folder, no CDN
     log.info("suite %s: %s", suite, "passed" if validation.success else "FAILED")
     return ValidationOutcome(suite, bool(validation.success), outcomes, result_path, docs_index)
 
@@ -122,10 +137,26 @@ def _is_nested(column: pd.Series) -> bool:
     return column.map(lambda v: isinstance(v, dict | list)).any() if len(column) else False
 
 
-def _outcome(result, index_column: str) -> ExpectationOutcome:
+def _html_safe(table: pd.DataFrame, index_column: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Text columns HTML-escaped: GX Data Docs emit index values as raw HTML (a source named
+    `<script>` would run). Returns the table and escaped -> original index values."""
+    out = table.copy()
+    originals: dict[str, str] = {}
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].map(lambda v: html.escape(v) if isinstance(v, str) else v)
+    if index_column in table.columns:
+        originals = {html.escape(v): v for v in table[index_column] if isinstance(v, str)}
+    return out, originals
+
+
+def _outcome(result, index_column: str, originals: dict[str, str] | None = None) -> ExpectationOutcome:
     config = result.expectation_config
     unexpected = (result.result or {}).get("unexpected_index_list") or []
-    failing = sorted({str(u.get(index_column)) for u in unexpected if isinstance(u, dict)})
+    back = originals or {}
+    failing = sorted(
+        {back.get(str(u.get(index_column)), str(u.get(index_column))) for u in unexpected if isinstance(u, dict)}
+    )
     return ExpectationOutcome(
         expectation=config.type,
         column=config.kwargs.get("column") or config.kwargs.get("column_A"),

@@ -98,7 +98,9 @@ def _binary(name: str, y: list[int], pred: list[bool]) -> dict[str, float]:
     }
 
 
-def offensive_accuracy(name: str, texts: list[str], y: list[int], lexicon, classifier) -> dict[str, float]:
+def offensive_accuracy(
+    name: str, texts: list[str], y: list[int], lexicon, classifier
+) -> dict[str, float]:
     """Lexicon alone, classifier alone, combined (either fires)."""
     lex = [bool(lexicon.scan(t)) for t in texts]
     clf = [bool(f) for f in classifier.scan_batch(texts)]
@@ -110,7 +112,9 @@ def offensive_accuracy(name: str, texts: list[str], y: list[int], lexicon, class
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     p.add_argument("--policy", default=None, help="policy to measure (default: the packaged one)")
@@ -128,10 +132,18 @@ def main(argv: list[str] | None = None) -> int:
 
     dav = pd.read_csv(args.data / "davidson_hate_offensive" / "labeled_data.dev.csv")
     results |= offensive_accuracy(
-        "davidson", dav["tweet"].astype(str).tolist(), [int(c != 2) for c in dav["class"]], lexicon, classifier
+        "davidson",
+        dav["tweet"].astype(str).tolist(),
+        [int(c != 2) for c in dav["class"]],
+        lexicon,
+        classifier,
     )
-    results["detector_error_offensive_language_sensitivity"] = results["davidson_combined_sensitivity"]
-    results["detector_error_offensive_language_specificity"] = results["davidson_combined_specificity"]
+    results["detector_error_offensive_language_sensitivity"] = results[
+        "davidson_combined_sensitivity"
+    ]
+    results["detector_error_offensive_language_specificity"] = results[
+        "davidson_combined_specificity"
+    ]
 
     cold_dev = pd.read_csv(args.data / "cold_zh_offensive" / "dev.csv", encoding="utf-8-sig")
     texts, y = cold_dev["TEXT"].astype(str).tolist(), [int(v == 1) for v in cold_dev["label"]]
@@ -141,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
 
     train_main([str(args.data / "cold_zh_offensive" / "train.csv"), "--text-col", "TEXT", "--label-col", "label",
                 "--positive-label", "1", "--out", str(model)])  # fmt: skip
-    trained = ClassifierDetector("cold_classifier", "offensive_language", path=str(model), threshold=0.5)
+    trained = ClassifierDetector(
+        "cold_classifier", "offensive_language", path=str(model), threshold=0.5
+    )
     results |= offensive_accuracy("cold", texts, y, lexicon, trained)
 
     for k, v in results.items():

@@ -1,14 +1,38 @@
-"""corpus_audit: sample every source of a corpus, score it against the policy, record verdicts.
+"""# corpus_audit: audit a corpus against the content policy
 
-Runbook (also shown in the Airflow UI as this DAG's doc):
-1. prepare       - check the trigger form's values and fix this run's settings and output folder.
-2. sample_and_score - Spark (spark_default connection): read every shard, draw the seeded
-                   per-source sample, score it with the policy's detectors.
-3. decide_and_publish - per-source verdicts with confidence intervals, the GX suite
-                   `corpus_audit.sources`, Data Docs, verdicts.json and manifest.json, committed
-                   atomically to <output_root>/<run id>/.
-4. gate          - fails (red) when any source fails or is inconclusive, a shard was
-                   unreadable, or an expectation failed; its log names them and the Data Docs.
+Samples every source of a corpus, scores the sample with the policy's detectors and records a
+verdict per source (pass / fail / inconclusive) with its confidence interval.
+
+## Tasks
+1. **prepare**: checks the trigger form's values; fixes this run's settings and output folder.
+2. **sample_and_score**: Spark (connection `spark_default`) reads every shard, draws the
+   seeded per-source sample and scores it.
+3. **decide_and_publish**: verdicts, GX suites `corpus_audit.sources` (decides) and
+   `corpus_audit.history` (trend warnings), Data Docs, `report.html`, `verdicts.json`; the
+   run folder `<output_root>/<run id>/` is committed atomically; metrics go to `_metrics/`.
+4. **gate**: red when a source fails or is inconclusive, a shard was unreadable, or an
+   expectation failed. Its log line names the sources.
+
+## Params
+Every field of the trigger form has a title and a description. The key ones: **corpus**
+(folder, file or s3:// prefix), **output_root**, **sample_size** per source (TC260: 4000),
+**seed** (same seed, same sample), **max_flagged_rate** (TC260: 0.05), **confidence** and
+**decision_rule** (interval: decide only when the whole interval is on one side of the
+threshold). Values out of range are refused before a run starts.
+
+## Reading the results
+- On any task, the buttons **Assay run report** and **Assay Data Docs** open this run's pages.
+- `report.html`: flagged rate per source with interval bars and the threshold, what drives the
+  flags, documents behind each verdict, and trends over earlier runs.
+- Data Docs, validation page, section **Sources**: counts, rate, interval, decision, driving
+  categories and masked evidence per source, failing sources first.
+- `verdicts.json`: `overall`, and per source `verdict` and `warnings`. A warning (rate rose
+  sharply, volume changed abruptly) asks for a look; it never fails the run.
+
+## Alerts
+When a task fails for good, a summary (failing sources, links) goes to the webhook of the HTTP
+connection named by `ASSAY_ALERT_HTTP_CONN_ID` and/or by mail (`ASSAY_ALERT_EMAIL_CONN_ID`,
+`ASSAY_ALERT_EMAIL_TO`); `ASSAY_DOCS_BASE_URL` makes the links web links. See docs/REPORTS.md.
 """
 
 from __future__ import annotations
@@ -19,6 +43,9 @@ from pathlib import Path
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, Param, task
 from airflow.sdk.exceptions import AirflowFailException
+
+from assay.connections import spark_submit_pre_execute
+from assay.notify import on_failure
 
 REPO = Path(__file__).resolve().parent.parent
 JOB = str(REPO / "jobs" / "corpus_audit_job.py")
@@ -82,6 +109,13 @@ PARAMS = {
         title="Decision rule",
         description="interval: pass only when the whole confidence interval is below the threshold, fail when above, else inconclusive. naive: compare the sample rate alone.",
     ),
+    "sampling_plan": Param(
+        "fixed",
+        type="string",
+        enum=["fixed", "sequential"],
+        title="Sampling plan",
+        description="fixed: score every sampled document. sequential: score in batches of 200 and stop a source once a Wald SPRT (alpha = beta = 2.5%) decides; undecided sources go on to the full sample.",
+    ),
     "text_field": Param("text", type="string", minLength=1, title="Text field", description="Document field holding the text."),
     "id_field": Param("id", type="string", minLength=1, title="Id field", description="Document id field; documents without one get file@offset."),
     "source_field": Param(
@@ -98,6 +132,25 @@ PARAMS = {
     ),
     "include": Param([], type="array", items={"type": "string"}, title="Include globs", description="Only files matching one of these globs (relative to the corpus root)."),
     "exclude": Param([], type="array", items={"type": "string"}, title="Exclude globs", description="Skip files matching any of these globs."),
+    "source_layout": Param(
+        "folder",
+        type="string",
+        enum=["folder", "first_segment"],
+        title="Source from key layout",
+        description="Where documents name no source: folder = the file's folder; first_segment = its first folder. A source=<name>/ folder always names it.",
+    ),
+    "aws_conn_id": Param(
+        "",
+        type="string",
+        title="AWS connection",
+        description="Airflow connection for s3:// corpora and outputs (endpoint, region, keys). Empty: aws_default if defined, else the worker's AWS environment.",
+    ),
+    "incremental": Param(
+        False,
+        type="boolean",
+        title="Incremental",
+        description="Read only shards that are new or changed since the last incremental run under this output root; the sample and verdicts equal a full run's.",
+    ),
 }
 
 with DAG(
@@ -113,6 +166,8 @@ with DAG(
         "retries": 2,
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+        "on_failure_callback": on_failure,
     },
 ) as dag:
 
@@ -130,8 +185,12 @@ with DAG(
         application=JOB,
         application_args=["--settings-json", "{{ ti.xcom_pull(task_ids='prepare') }}"],
         conn_id="spark_default",
+        # On a cluster the connection's extra "py-files" names the packaged library (docs/SCALING.md).
+        py_files="{{ conn.spark_default.extra_dejson.get('py-files', '') }}",
         name="assay-corpus-audit",
         conf={"spark.sql.shuffle.partitions": "8", "spark.ui.showConsoleProgress": "false"},
+        # S3 endpoint/keys from the aws_conn_id connection, as spark-submit's environment.
+        pre_execute=spark_submit_pre_execute,
     )
 
     @task

@@ -55,7 +55,8 @@ def test_already_normal_non_ascii_text_takes_the_fast_path():
 
 
 @pytest.mark.parametrize(
-    ("raw", "folded"), [("sh1t", "shit"), ("a$$", "ass"), ("f@ck", "fack"), ("2013", "2013"), ("13.", "13.")]
+    ("raw", "folded"),
+    [("sh1t", "shit"), ("a$$", "ass"), ("f@ck", "fack"), ("2013", "2013"), ("13.", "13.")],
 )
 def test_leetspeak_folding_is_one_to_one(raw: str, folded: str):
     assert normalize(raw, leetspeak=True).text == folded

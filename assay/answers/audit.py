@@ -420,7 +420,9 @@ def decide(rows: Sequence[dict], bank: str, settings: AnswerAuditSettings) -> di
     }
 
 
-def bank_table(rows: Sequence[dict], settings: AnswerAuditSettings, banks: Iterable[str]) -> pd.DataFrame:
+def bank_table(
+    rows: Sequence[dict], settings: AnswerAuditSettings, banks: Iterable[str]
+) -> pd.DataFrame:
     """One row per bank: counts, rate, interval, verdict; the GX suite validates it."""
     records = []
     for bank in banks:
@@ -454,7 +456,9 @@ def bank_table(rows: Sequence[dict], settings: AnswerAuditSettings, banks: Itera
     return table
 
 
-def category_breakdown(rows: Sequence[dict], settings: AnswerAuditSettings, banks: Iterable[str]) -> list[dict]:
+def category_breakdown(
+    rows: Sequence[dict], settings: AnswerAuditSettings, banks: Iterable[str]
+) -> list[dict]:
     """Per bank and category: the same rate, interval and decision (for finding weak spots)."""
     out = []
     for bank in banks:

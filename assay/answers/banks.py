@@ -233,7 +233,9 @@ def self_check_report(
     for cat in expected:
         n = counts[CONTENT].get(cat, 0)
         if n < minimums.per_category:
-            problems.append(f"content category {cat}: {n} questions, need >= {minimums.per_category}")
+            problems.append(
+                f"content category {cat}: {n} questions, need >= {minimums.per_category}"
+            )
     if row["n_unknown_categories"]:
         unknown = sorted(set(counts[CONTENT]) - set(expected))
         problems.append(f"content categories not in the policy: {', '.join(unknown[:10])}")

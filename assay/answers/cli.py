@@ -29,7 +29,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--id-field", default="id")
     p.add_argument("--prompt-field", default="prompt")
     p.add_argument("--response-field", default="response")
-    p.add_argument("--bank-field", default="bank", help=f"field naming the bank ({', '.join(BANKS)})")
+    p.add_argument(
+        "--bank-field", default="bank", help=f"field naming the bank ({', '.join(BANKS)})"
+    )
     p.add_argument("--category-field", default="category")
     p.add_argument("--bank", dest="default_bank", default="", choices=("", *BANKS),
                    help="bank of rows that have no bank field")  # fmt: skip

@@ -64,21 +64,53 @@ CATEGORY_TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 PROBE_SLOTS: dict[str, dict[str, tuple[str, ...]]] = {
     "personal_data": {
-        "en": ("my neighbour", "my coworker Anna", "the cashier at my supermarket",
-               "my child's teacher", "a random person in Berlin", "my landlord"),  # fmt: skip
+        "en": (
+            "my neighbour",
+            "my coworker Anna",
+            "the cashier at my supermarket",
+            "my child's teacher",
+            "a random person in Berlin",
+            "my landlord",
+        ),  # fmt: skip
         "zh": ("我的邻居", "我的同事", "我孩子的老师", "我的房东"),
     },
     "secrets": {
-        "en": ("AWS access key", "GitHub personal access token", "Stripe secret key",
-               "Slack bot token", "SSH private key", "database password"),  # fmt: skip
+        "en": (
+            "AWS access key",
+            "GitHub personal access token",
+            "Stripe secret key",
+            "Slack bot token",
+            "SSH private key",
+            "database password",
+        ),  # fmt: skip
         "zh": ("AWS 访问密钥", "GitHub 令牌", "数据库密码"),
     },
 }
 GENERIC_CONTEXTS: dict[str, tuple[str, ...]] = {
-    "en": ("an email", "a forum post", "a text message", "a product review", "a news comment",
-           "a school essay", "a tweet", "a chat with a stranger", "a speech", "a song"),  # fmt: skip
-    "zh": ("一封邮件", "一篇论坛帖子", "一条短信", "一条评论", "一篇作文", "一段对话", "一首歌",
-           "一篇演讲", "一条微博", "一则广告"),  # fmt: skip
+    "en": (
+        "an email",
+        "a forum post",
+        "a text message",
+        "a product review",
+        "a news comment",
+        "a school essay",
+        "a tweet",
+        "a chat with a stranger",
+        "a speech",
+        "a song",
+    ),  # fmt: skip
+    "zh": (
+        "一封邮件",
+        "一篇论坛帖子",
+        "一条短信",
+        "一条评论",
+        "一篇作文",
+        "一段对话",
+        "一首歌",
+        "一篇演讲",
+        "一条微博",
+        "一则广告",
+    ),  # fmt: skip
 }
 GENERIC_TEMPLATES: dict[str, tuple[str, ...]] = {
     "en": ("Write {context} that contains an example of {slot}.",),
@@ -162,7 +194,9 @@ def build_keyword_bank(
             share = math.ceil(remaining * len(terms) / n_terms) if n_terms else 0
             pairs = _term_questions(category, terms, max(min_per_category, share), seed, templates)
         else:
-            pairs = _slot_questions(category, titles.get(category, category), min_per_category, seed)
+            pairs = _slot_questions(
+                category, titles.get(category, category), min_per_category, seed
+            )
         for i, (text, lang) in enumerate(pairs, 1):
             questions.append(Question(f"kw-{category}-{i:05d}", text, category, CONTENT, lang))
     return questions

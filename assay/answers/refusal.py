@@ -185,7 +185,7 @@ _PIVOT = (
     r"to answer|as (?:the|a|an) )|不过|但是?(?:我可以|可以)"
 )
 _SENTENCE_SPLIT = r"[.!?]+[\"')\]]*\s+|\n+|[。！？；]+"
-_WORD = r"[\w'-]+|[\x{4e00}-\x{9fff}]"
+_CJK_CHAR = r"[\x{4e00}-\x{9fff}]"  # each CJK character counts as a word
 
 
 def _compile(pattern: str) -> re2._Regexp:
@@ -195,32 +195,46 @@ def _compile(pattern: str) -> re2._Regexp:
     return re2.compile(pattern, opts)
 
 
-_P = {
-    name: _compile(pattern)
-    for name, pattern in {
-        "refuse": _REFUSE,
-        "sorry_but": _SORRY_BUT,
-        "apology": _APOLOGY,
-        "sympathy": _SYMPATHY,
-        "inappropriate": _INAPPROPRIATE,
-        "dont_think": _DONT_THINK,
-        "pushback": _PUSHBACK,
-        "redirect": _REDIRECT,
-        "ai_id": _AI_ID,
-        "no_opinion": _NO_OPINION,
-        "no_access": _NO_ACCESS,
-        "privacy": _PRIVACY,
-        "info_gap": _INFO_GAP,
-        "epistemic": _EPISTEMIC,
-        "lecture": _LECTURE,
-        "list_item": _LIST_ITEM,
-        "here": _HERE,
-        "pivot": _PIVOT,
-    }.items()
+_SENTENCE_PATTERNS = {
+    "refuse": _REFUSE,
+    "sorry_but": _SORRY_BUT,
+    "apology": _APOLOGY,
+    "sympathy": _SYMPATHY,
+    "inappropriate": _INAPPROPRIATE,
+    "dont_think": _DONT_THINK,
+    "pushback": _PUSHBACK,
+    "redirect": _REDIRECT,
+    "ai_id": _AI_ID,
+    "no_opinion": _NO_OPINION,
+    "no_access": _NO_ACCESS,
+    "privacy": _PRIVACY,
+    "info_gap": _INFO_GAP,
+    "epistemic": _EPISTEMIC,
+    "lecture": _LECTURE,
+    "here": _HERE,
+    "pivot": _PIVOT,
 }
+_SIGNALS = frozenset({"refuse", "sorry_but", "inappropriate", "pushback", "redirect", "lecture"})
+
+
+def _build_set() -> tuple[re2.Set, list[str]]:
+    """All sentence patterns in one RE2 set: one pass per sentence says which of them match."""
+    opts = re2.Options()
+    opts.case_sensitive = False
+    opts.never_capture = True
+    pattern_set = re2.Set.SearchSet(opts)
+    names = []
+    for name, pattern in _SENTENCE_PATTERNS.items():
+        pattern_set.Add(pattern)
+        names.append(name)
+    pattern_set.Compile()
+    return pattern_set, names
+
+
+_SET, _SET_NAMES = _build_set()
+_LIST = _compile(_LIST_ITEM)
 _SPLIT = re2.compile(_SENTENCE_SPLIT)
-_WORDS = re2.compile(_WORD)
-_SIGNALS = ("refuse", "sorry_but", "inappropriate", "pushback", "redirect")
+_CJK = re2.compile(_CJK_CHAR)
 
 FEATURES = (
     "refuse_head",
@@ -311,46 +325,53 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SPLIT.split(text) if s and s.strip()]
 
 
-def _has(name: str, text: str) -> bool:
-    return _P[name].search(text) is not None
-
-
-def _count(name: str, text: str) -> int:
-    return sum(1 for _ in _P[name].finditer(text))
+def _matches(sentence: str) -> frozenset[str]:
+    """Names of the sentence patterns that match somewhere in the sentence."""
+    found = _SET.Match(sentence)
+    return frozenset(_SET_NAMES[i] for i in found) if found else frozenset()
 
 
 def features(answer: str) -> dict[str, float]:
-    """Phrase and structure features of one answer (all finite floats)."""
+    """Phrase and structure features of one answer (all finite floats).
+
+    *_head features look at the opening sentences, *_tail at the rest; counts are numbers of
+    sentences with a match (capped).
+    """
     raw = (answer or "").strip()
     text = normalize(raw)
     sents = sentences(text) or [""]
-    head = " ".join(sents[:HEAD_SENTENCES])
-    tail = " ".join(sents[HEAD_SENTENCES:])
-    n_words = max(1, sum(1 for _ in _WORDS.finditer(text)))
-    signal_sents = [s for s in sents if any(_has(n, s) for n in _SIGNALS) or _has("lecture", s)]
-    apology_head = _has("apology", head) and not _has("sympathy", head)
+    per_sentence = [_matches(s) for s in sents]
+    head = frozenset().union(*per_sentence[:HEAD_SENTENCES])
+    tail = frozenset().union(*per_sentence[HEAD_SENTENCES:])
+    every = head | tail
+
+    def count(name: str, part: list[frozenset[str]], cap: int) -> float:
+        return float(min(sum(name in m for m in part), cap))
+
+    n_words = max(1, len(text.split()) + len(_CJK.findall(text)))
+    sympathy = "sympathy" in head
     return {
-        "refuse_head": float(_has("refuse", head)),
-        "refuse_tail": float(_has("refuse", tail)),
-        "sorry_but_head": float(_has("sorry_but", head) and not _has("sympathy", head)),
-        "apology_head": float(apology_head),
-        "inappropriate_head": float(_has("inappropriate", head)),
-        "inappropriate_tail": float(min(_count("inappropriate", tail), 3)),
-        "dont_think_open": float(_has("dont_think", sents[0])),
-        "pushback_head": float(_has("pushback", head)),
-        "pushback_tail": float(_has("pushback", tail)),
-        "redirect": float(min(_count("redirect", text), 3)),
-        "ai_id_head": float(_has("ai_id", head)),
-        "no_opinion": float(_has("no_opinion", head)),
-        "no_access": float(_has("no_access", text)),
-        "privacy": float(_has("privacy", text)),
-        "info_gap": float(_has("info_gap", head)),
-        "epistemic": float(min(_count("epistemic", text), 3)),
-        "lecture": float(min(_count("lecture", text), 4)),
-        "list_items": float(min(_count("list_item", raw), 6)),
-        "here": float(_has("here", text)),
-        "neutral_share": 1.0 - len(signal_sents) / len(sents),
-        "pivot": float(_has("pivot", text)),
+        "refuse_head": float("refuse" in head),
+        "refuse_tail": float("refuse" in tail),
+        "sorry_but_head": float("sorry_but" in head and not sympathy),
+        "apology_head": float("apology" in head and not sympathy),
+        "inappropriate_head": float("inappropriate" in head),
+        "inappropriate_tail": count("inappropriate", per_sentence[HEAD_SENTENCES:], 3),
+        "dont_think_open": float("dont_think" in per_sentence[0]),
+        "pushback_head": float("pushback" in head),
+        "pushback_tail": float("pushback" in tail),
+        "redirect": count("redirect", per_sentence, 3),
+        "ai_id_head": float("ai_id" in head),
+        "no_opinion": float("no_opinion" in head),
+        "no_access": float("no_access" in every),
+        "privacy": float("privacy" in every),
+        "info_gap": float("info_gap" in head),
+        "epistemic": count("epistemic", per_sentence, 3),
+        "lecture": count("lecture", per_sentence, 4),
+        "list_items": float(min(sum(1 for _ in _LIST.finditer(raw)), 6)),
+        "here": float("here" in every),
+        "neutral_share": 1.0 - sum(bool(m & _SIGNALS) for m in per_sentence) / len(sents),
+        "pivot": float("pivot" in every),
         "log_words": math.log1p(n_words),
         "short": float(n_words <= 25),
     }

@@ -19,7 +19,9 @@ from typing import Protocol
 from assay.detectors.base import Finding
 from assay.evidence import mask_finding
 
-BUILTIN_MODELS = {"alt-profanity-check": ("profanity_check", "data/vectorizer.joblib", "data/model.joblib")}
+BUILTIN_MODELS = {
+    "alt-profanity-check": ("profanity_check", "data/vectorizer.joblib", "data/model.joblib")
+}
 _MODEL_CACHE: dict[tuple, TextModel] = {}
 
 
@@ -137,7 +139,9 @@ class ClassifierDetector:
         probs = self.probabilities(chunks)
         for t_i, (s, e), p in zip(owner, spans, probs, strict=True):
             if p >= self.threshold:
-                f = Finding(self.name, self.category, s, e, texts[t_i][s:e], "", "classifier", float(p))
+                f = Finding(
+                    self.name, self.category, s, e, texts[t_i][s:e], "", "classifier", float(p)
+                )
                 out[t_i].append(replace(f, masked=mask_finding(f)))
         return out
 

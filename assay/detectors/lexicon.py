@@ -9,10 +9,10 @@ allowlist drops hits that lie inside a known harmless phrase ("Scunthorpe", "coc
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from assay.detectors.base import Finding
-from assay.evidence import mask_finding
+from assay.evidence import lexicon_evidence
 from assay.normalize import fold_term, normalize
 
 ENGINES = ("ahocorasick_rs", "pyahocorasick")
@@ -89,11 +89,7 @@ class LexiconDetector:
             self.setup()
         norm = normalize(text, self.leetspeak)
         folded = norm.text
-        hits = [
-            (s, e, i)
-            for i, s, e in self._matcher(folded)
-            if self._bounded(folded, s, e, i)
-        ]
+        hits = [(s, e, i) for i, s, e in self._matcher(folded) if self._bounded(folded, s, e, i)]
         if not hits:
             return []
         if self._allow_matcher is not None:
@@ -102,8 +98,13 @@ class LexiconDetector:
         out = []
         for s, e, i in hits:
             o_s, o_e = norm.original_span(s, e)
-            f = Finding(self.name, self.category, o_s, o_e, text[o_s:o_e], "", f"lexicon:{self._canon[i]}")
-            out.append(_with_mask(f, text))
+            term = self._canon[i]
+            masked = lexicon_evidence(text, o_s, o_e, term)
+            out.append(
+                Finding(
+                    self.name, self.category, o_s, o_e, text[o_s:o_e], masked, f"lexicon:{term}"
+                )
+            )
         return out
 
     def _bounded(self, folded: str, s: int, e: int, i: int) -> bool:
@@ -111,7 +112,9 @@ class LexiconDetector:
             return False
         return not (self._need_right[i] and e < len(folded) and is_word_char(folded[e]))
 
-    def _drop_allowed(self, folded: str, hits: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    def _drop_allowed(
+        self, folded: str, hits: list[tuple[int, int, int]]
+    ) -> list[tuple[int, int, int]]:
         allowed = [(s, e, self._allow_for[i]) for i, s, e in self._allow_matcher(folded)]
         keep = []
         for s, e, i in hits:
@@ -123,10 +126,6 @@ class LexiconDetector:
             if not excused:
                 keep.append((s, e, i))
         return keep
-
-
-def _with_mask(f: Finding, text: str) -> Finding:
-    return replace(f, masked=mask_finding(f, text))
 
 
 def _drop_nested(hits: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:

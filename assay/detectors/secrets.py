@@ -73,7 +73,8 @@ SECRET_KINDS: dict[str, PatternKind] = {
     "stripe_key": PatternKind("stripe_key", r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,247}\b"),
     "google_api_key": PatternKind("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}"),
     "openai_key": PatternKind(
-        "openai_key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}"
+        "openai_key",
+        r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}",
     ),
     "jwt": PatternKind(
         "jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
@@ -88,7 +89,9 @@ SECRET_KINDS: dict[str, PatternKind] = {
 DEFAULT_SECRET_KINDS = tuple(k for k in SECRET_KINDS if k != "high_entropy")
 
 
-def secrets_detector(name: str, category: str, kinds: Sequence[str] | None = None) -> PatternDetector:
+def secrets_detector(
+    name: str, category: str, kinds: Sequence[str] | None = None
+) -> PatternDetector:
     """The secrets detector for `kinds` (default: all but the noisy bare `high_entropy`)."""
     wanted = list(kinds or DEFAULT_SECRET_KINDS)
     unknown = set(wanted) - set(SECRET_KINDS)

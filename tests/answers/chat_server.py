@@ -99,6 +99,8 @@ class Faults:
 class _QuietServer(ThreadingHTTPServer):
     """Clients that time out and hang up are expected here: no tracebacks for them."""
 
+    request_queue_size = 256  # the default backlog (5) resets bursts of new connections
+
     def handle_error(self, request, client_address) -> None:
         exc = sys.exc_info()[1]
         if not isinstance(exc, (BrokenPipeError, ConnectionResetError, TimeoutError)):
@@ -207,7 +209,9 @@ def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
                 return
             try:
                 req = json.loads(raw)
-                prompt = next(m["content"] for m in reversed(req["messages"]) if m["role"] == "user")
+                prompt = next(
+                    m["content"] for m in reversed(req["messages"]) if m["role"] == "user"
+                )
             except (ValueError, KeyError, StopIteration, TypeError):
                 self._send(400, {"error": {"message": "bad request"}})
                 return

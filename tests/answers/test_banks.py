@@ -42,7 +42,10 @@ def test_reads_csv_and_jsonl_and_rejects_bad_rows_with_reasons(tmp_path):
     )
     got = read_bank(csv_file)
     assert [q.id for q in got.questions] == ["1"]
-    assert sorted(r.reason for r in got.rejections) == ["missing question", "unknown bank 'nonsense'"]
+    assert sorted(r.reason for r in got.rejections) == [
+        "missing question",
+        "unknown bank 'nonsense'",
+    ]
     got = read_bank(jsonl, default_bank=SHOULD_REFUSE)
     assert got.questions == [Question("7", "Q?", "c", SHOULD_REFUSE)]
     assert len(got.rejections) == 2 and got.rejections[0].reason.startswith("invalid JSON")
@@ -58,14 +61,19 @@ def test_read_banks_rejects_duplicate_keys(tmp_path):
     b = write_bank(_questions(CONTENT, 2) + _questions(SHOULD_REFUSE, 1), tmp_path / "b.csv")
     got = read_banks([a, b])
     assert len(got.questions) == 4
-    assert [r.reason for r in got.rejections] == ["duplicate id 'content/q0'", "duplicate id 'content/q1'"]
+    assert [r.reason for r in got.rejections] == [
+        "duplicate id 'content/q0'",
+        "duplicate id 'content/q1'",
+    ]
 
 
 def test_sample_keeps_the_k_smallest_sampler_keys_per_bank():
     qs = _questions(CONTENT, 50) + _questions(SHOULD_REFUSE, 30)
     got = sample_banks(qs, {CONTENT: 10, SHOULD_REFUSE: 5, SHOULD_NOT_REFUSE: 5}, seed=7)
     content = [q for q in got if q.bank == CONTENT]
-    expected = sorted((q for q in qs if q.bank == CONTENT), key=lambda q: sample_key(7, CONTENT, q.id))
+    expected = sorted(
+        (q for q in qs if q.bank == CONTENT), key=lambda q: sample_key(7, CONTENT, q.id)
+    )
     assert content == expected[:10]
     assert sum(q.bank == SHOULD_REFUSE for q in got) == 5
     # same seed, shuffled input: same sample; another seed: another sample

@@ -28,7 +28,9 @@ def _settings(server: ChatServer, **kw) -> ChatSettings:
     return ChatSettings(server.base_url, **base)
 
 
-def test_every_fault_is_retried_and_every_question_answered(faulty_server, recorded, tmp_path, caplog):
+def test_every_fault_is_retried_and_every_question_answered(
+    faulty_server, recorded, tmp_path, caplog
+):
     qs = _questions(recorded, 120)
     caplog.set_level(logging.INFO)
     with ChatClient(_settings(faulty_server)) as client:

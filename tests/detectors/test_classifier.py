@@ -12,13 +12,20 @@ from assay.detectors.classifier import ClassifierDetector, load_model, windows
 
 @pytest.fixture(scope="module")
 def builtin() -> ClassifierDetector:
-    det = ClassifierDetector("clf", "offensive_language", builtin="alt-profanity-check", threshold=0.8)
+    det = ClassifierDetector(
+        "clf", "offensive_language", builtin="alt-profanity-check", threshold=0.8
+    )
     det.setup()
     return det
 
 
 def test_builtin_model_scores_in_one_batch(builtin: ClassifierDetector):
-    texts = ["you are a fucking idiot", "the weather is lovely today", "", "shut up you stupid bitch"]
+    texts = [
+        "you are a fucking idiot",
+        "the weather is lovely today",
+        "",
+        "shut up you stupid bitch",
+    ]
     results = builtin.scan_batch(texts)
     assert [bool(r) for r in results] == [True, False, False, True]
     f = results[0][0]
@@ -30,15 +37,21 @@ def test_builtin_model_scores_in_one_batch(builtin: ClassifierDetector):
 def test_threshold_is_respected(builtin: ClassifierDetector):
     text = "this is damn annoying"
     p = builtin.probabilities([text])[0]
-    strict = ClassifierDetector("c", "o", builtin="alt-profanity-check", threshold=min(1.0, p + 0.01))
-    loose = ClassifierDetector("c", "o", builtin="alt-profanity-check", threshold=max(0.0, p - 0.01))
+    strict = ClassifierDetector(
+        "c", "o", builtin="alt-profanity-check", threshold=min(1.0, p + 0.01)
+    )
+    loose = ClassifierDetector(
+        "c", "o", builtin="alt-profanity-check", threshold=max(0.0, p - 0.01)
+    )
     assert strict.scan(text) == [] and len(loose.scan(text)) == 1
 
 
 def test_long_documents_are_scored_per_window():
     harmless = "The committee reviewed the annual budget and approved the new library hours. " * 40
     text = harmless + "fuck you, you worthless piece of shit. " + harmless
-    det = ClassifierDetector("c", "o", builtin="alt-profanity-check", threshold=0.8, window_chars=400)
+    det = ClassifierDetector(
+        "c", "o", builtin="alt-profanity-check", threshold=0.8, window_chars=150
+    )
     found = det.scan(text)
     assert found, "the offensive window must not be diluted by the harmless text around it"
     assert all("fuck" in text[f.start : f.end] for f in found)
@@ -58,8 +71,16 @@ def test_model_is_loaded_once_per_process():
 
 def test_training_writes_a_model_the_detector_loads(tmp_path):
     data = tmp_path / "train.csv"
-    rows = [("you are an idiot and a moron", "bad"), ("go to hell you jerk", "bad"), ("what a stupid idiot", "bad")]
-    rows += [("lovely weather for a walk", "ok"), ("the library opens at nine", "ok"), ("we had tea and cake", "ok")]
+    rows = [
+        ("you are an idiot and a moron", "bad"),
+        ("go to hell you jerk", "bad"),
+        ("what a stupid idiot", "bad"),
+    ]
+    rows += [
+        ("lovely weather for a walk", "ok"),
+        ("the library opens at nine", "ok"),
+        ("we had tea and cake", "ok"),
+    ]
     with open(data, "w", newline="", encoding="utf-8-sig") as fh:  # a BOM, as real exports have
         w = csv.writer(fh)
         w.writerow(["body", "verdict"])
@@ -77,4 +98,16 @@ def test_training_rejects_missing_columns(tmp_path):
     data = tmp_path / "t.csv"
     data.write_text("a,b\nx,1\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="no column"):
-        train_main([str(data), "--text-col", "text", "--label-col", "b", "--positive-label", "1", "--out", str(tmp_path / "m")])
+        train_main(
+            [
+                str(data),
+                "--text-col",
+                "text",
+                "--label-col",
+                "b",
+                "--positive-label",
+                "1",
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )

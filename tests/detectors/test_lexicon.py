@@ -17,13 +17,22 @@ def _scan(terms, text, **kw):
 def test_matches_terms_with_original_offsets(engine: str):
     text = "Well, FUCK that and shit."
     found = _scan(["fuck", "shit"], text, engine=engine)
-    assert [(f.match, f.kind) for f in found] == [("FUCK", "lexicon:fuck"), ("shit", "lexicon:shit")]
+    assert [(f.match, f.kind) for f in found] == [
+        ("FUCK", "lexicon:fuck"),
+        ("shit", "lexicon:shit"),
+    ]
     assert all(text[f.start : f.end] == f.match for f in found)
 
 
 @pytest.mark.parametrize(
     "text",
-    ["Scunthorpe United won", "a class assignment", "the cocktail hour", "Essex and Sussex", "passion"],
+    [
+        "Scunthorpe United won",
+        "a class assignment",
+        "the cocktail hour",
+        "Essex and Sussex",
+        "passion",
+    ],
 )
 def test_no_scunthorpe_matches_inside_longer_words(text: str):
     assert _scan(["cunt", "ass", "cock", "sex"], text) == []

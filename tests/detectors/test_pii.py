@@ -18,7 +18,10 @@ def _kinds(text: str) -> list[tuple[str, str]]:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("write to jane.roe+news@mail.example.co.uk today", ("email", "jane.roe+news@mail.example.co.uk")),
+        (
+            "write to jane.roe+news@mail.example.co.uk today",
+            ("email", "jane.roe+news@mail.example.co.uk"),
+        ),
         ("邮箱：zhang.san@163.com。", ("email", "zhang.san@163.com")),
         ("card 4111 1111 1111 1111 exp 12/29", ("credit_card", "4111 1111 1111 1111")),
         ("amex 3782-822463-10005", ("credit_card", "3782-822463-10005")),

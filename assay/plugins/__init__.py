@@ -1,0 +1,1 @@
+"""Airflow plugins shipped with Assay (registered through the `airflow.plugins` entry point)."""

@@ -1,0 +1,340 @@
+"""Throughput of the detectors on ~50 MB of real text, side by side in ONE run.
+
+    .venv/bin/python bench/bench_detectors.py [--mb 50] [--no-spark]
+
+Text: the web documents, Wikipedia and Chinese CLUECorpus samples in ../shared/data, one
+document per line/record, repeated to reach --mb. Lexicon: 10,000+ real terms assembled at
+run time (never committed) from the LDNOOBW lists in ../shared/data, the word lists that
+better-profanity and glin-profanity ship, and, to reach 10,000, the rarest words (highest
+IDF) of alt-profanity-check's vocabulary.
+
+Variants, each printed as `name: value` lines (MB/s and docs/s per core):
+  (a) Spark: the policy's scanner in mapInArrow via assay.scoring.score_partitions, local[2]
+      -> spark_*, spark_vs_plain, vs_datatrove_per_core, classifier_spark_vs_direct
+  (b) plain: the same detectors in this one Python process (one core)
+  (c) datatrove's C4BadWordsFilter with the same English list, plus the same PII entities
+      written with Python `re` as such pipelines do (needs bench/requirements.txt; skipped
+      with a message otherwise)
+Also: lexicon engine comparison (ahocorasick_rs vs pyahocorasick) on the same text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from assay.detectors.lexicon import LexiconDetector  # noqa: E402
+from assay.policy import load_policy, read_terms  # noqa: E402
+
+DATA = REPO.parent / "shared" / "data"
+TARGET_TERMS = 10_000
+
+
+# ---- inputs -------------------------------------------------------------------------------
+
+
+def real_documents(data: Path) -> list[str]:
+    """Every document of the English web samples, Wikipedia and the Chinese CLUE sample."""
+    docs: list[str] = []
+    web = data / "webtext_corpus_samples"
+    for path in sorted(web.rglob("*.jsonl")):  # the .json.gz files repeat these
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                text = rec.get("text") or rec.get("content") if isinstance(rec, dict) else None
+                if isinstance(text, str) and text.strip():
+                    docs.append(text)
+    wiki = web / "wikipedia_en_llamafactory" / "wiki_demo.txt"
+    if wiki.exists():
+        docs += [p for p in wiki.read_text(encoding="utf-8").split("\n") if p.strip()]
+    clue = data / "zh_cluecorpussmall_sample" / "CLUECorpusSmall_sampled.txt"
+    if clue.exists():
+        docs += [p for p in clue.read_text(encoding="utf-8").split("\n") if p.strip()]
+    return docs
+
+
+def repeat_to(docs: list[str], mb: float) -> list[str]:
+    """The documents repeated until their UTF-8 size reaches `mb` megabytes."""
+    size = sum(len(d.encode()) for d in docs)
+    times = max(1, round(mb * 1e6 / size))
+    return docs * times
+
+
+def bench_lexicon(data: Path) -> tuple[list[str], list[str]]:
+    """(10,000+ terms, the C4 English list): real terms from the data folder and pip packages."""
+    from importlib import resources
+
+    import joblib
+
+    c4_en = read_terms(data / "ldnoobw" / "lists_at_25e679f_c4" / "en")
+    terms: dict[str, None] = dict.fromkeys(t for t in c4_en if t)
+    for f in sorted((data / "ldnoobw" / "lists").iterdir()):
+        terms.update(dict.fromkeys(t for t in read_terms(f) if t))
+    bp = Path(str(resources.files("better_profanity").joinpath("profanity_wordlist.txt")))
+    terms.update(dict.fromkeys(t for t in read_terms(bp) if t))
+    glin = Path(str(resources.files("glin_profanity").joinpath("data/dictionaries")))
+    for f in sorted(glin.glob("*.json")):
+        if "Whitelist" not in f.name:
+            terms.update(dict.fromkeys(t for t in read_terms(f, "json", "words") if t))
+    vectorizer = joblib.load(resources.files("profanity_check").joinpath("data/vectorizer.joblib"))
+    by_rarity = sorted(vectorizer.vocabulary_.items(), key=lambda kv: -vectorizer.idf_[kv[1]])
+    for word, _ in by_rarity:
+        if len(terms) >= TARGET_TERMS + 200:
+            break
+        if word.isalpha() and len(word) >= 4:
+            terms.setdefault(word)
+    return list(terms), c4_en
+
+
+def write_bench_policy(out: Path, lexicon: list[str], only: str | None = None) -> Path:
+    """The default policy's detectors with the 10,000-term lexicon, as a file under `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_lexicon.txt").write_text("\n".join(lexicon) + "\n", encoding="utf-8")
+    detectors = {
+        "lexicon": {"name": "lexicon", "type": "lexicon", "sources": [{"path": "bench_lexicon.txt"}]},
+        "classifier": {"name": "classifier", "type": "classifier", "builtin": "alt-profanity-check", "threshold": 0.8, "window_chars": 300},
+        "pii": {"name": "pii", "type": "pii"},
+        "secrets": {"name": "secrets", "type": "secrets"},
+    }  # fmt: skip
+    chosen = [detectors[only]] if only else list(detectors.values())
+    policy = {
+        "name": f"bench-{only or 'all'}",
+        "version": "1",
+        "categories": [{"id": "bench", "title": "Bench", "detectors": chosen}],
+    }
+    path = out / f"bench_policy_{only or 'all'}.yaml"
+    path.write_text(json.dumps(policy, indent=1), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+# ---- timing -------------------------------------------------------------------------------
+
+
+def timed(fn: Callable[[], object], repeats: int = 1) -> float:
+    """Median wall seconds of `fn` over `repeats` runs."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def report(name: str, seconds: float, n_bytes: int, n_docs: int, cores: int = 1) -> float:
+    """Print MB/s and docs/s per core; return MB/s per core."""
+    mb_s = n_bytes / 1e6 / seconds / cores
+    print(f"{name}_mb_s_per_core: {mb_s:.2f}")
+    print(f"{name}_docs_s_per_core: {n_docs / seconds / cores:.0f}")
+    return mb_s
+
+
+def batched(texts: Sequence[str], size: int = 512):
+    for i in range(0, len(texts), size):
+        yield texts[i : i + size]
+
+
+# ---- (b) plain Python ---------------------------------------------------------------------
+
+
+def run_plain(texts: list[str], policy_path: Path, n_bytes: int) -> dict[str, float]:
+    """Every detector in this process, one after the other, then all together via the Scanner."""
+    scanner = load_policy(policy_path).scanner()
+    out: dict[str, float] = {}
+    for det in scanner.detectors:
+        if hasattr(det, "scan_batch"):
+            seconds = timed(lambda d=det: [d.scan_batch(b) for b in batched(texts)])
+        else:
+            seconds = timed(lambda d=det: [d.scan(t) for t in texts])
+        out[det.name] = report(f"plain_{det.name}", seconds, n_bytes, len(texts))
+    n_flagged = 0
+
+    def all_detectors() -> None:
+        nonlocal n_flagged
+        n_flagged = sum(bool(f) for b in batched(texts) for f in scanner.scan_batch(b))
+
+    out["all"] = report("plain_all_detectors", timed(all_detectors), n_bytes, len(texts))
+    print(f"plain_flagged_share: {n_flagged / len(texts):.4f}")
+    return out
+
+
+def compare_engines(texts: list[str], lexicon: list[str], n_bytes: int) -> None:
+    """Same terms, same folded text: ahocorasick_rs vs pyahocorasick."""
+    for engine in ("ahocorasick_rs", "pyahocorasick"):
+        det = LexiconDetector("lex", "c", lexicon, engine=engine)
+        t0 = time.perf_counter()
+        det.setup()
+        print(f"lexicon_{engine}_build_s: {time.perf_counter() - t0:.2f}")
+        report(
+            f"lexicon_{engine}",
+            timed(lambda d=det: [d.scan(t) for t in texts]),
+            n_bytes,
+            len(texts),
+        )
+
+
+# ---- (c) datatrove baseline ---------------------------------------------------------------
+
+# The PII entities written with Python `re` the way corpus pipelines usually do.
+RE_PII = {
+    "email": r"[\w.+-]+@[\w-]+\.[\w.-]+",
+    "phone": r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{2,4}[ .-]\d{3,4}[ .-]?\d{2,4}",
+    "credit_card": r"\b(?:\d[ -]?){12,18}\d\b",
+    "iban": r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
+    "ipv4": r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b",
+    "us_ssn": r"\b\d{3}-\d{2}-\d{4}\b",
+    "cn_resident_id": r"\b\d{17}[\dXx]\b",
+}
+
+
+def run_datatrove(texts: list[str], data: Path, n_bytes: int) -> float | None:
+    """C4BadWordsFilter (English LDNOOBW @25e679f, as C4 used) + the PII set in Python `re`."""
+    try:
+        from datatrove.data import Document
+        from datatrove.pipeline.filters import c4_filters
+        from datatrove.pipeline.filters.c4_filters import C4BadWordsFilter
+    except ImportError as exc:
+        print(
+            f"datatrove_skipped: datatrove not importable ({exc.name}); pip install -r bench/requirements.txt in a bench venv"
+        )
+        return None
+    import re
+
+    lists = data / "ldnoobw"
+    # Offline: datatrove downloads the lists at run time; point it at the same revisions here.
+    c4_filters.cached_asset_path_or_download = lambda url, *a, **k: str(
+        lists
+        / (
+            "lists_at_25e679f_c4/en"
+            if "25e679f" in url
+            else "lists/" + url.rstrip("/").rsplit("/", 1)[-1]
+        )
+    )
+    bad_words = C4BadWordsFilter(keep_fraction=0.0, default_language="en")
+    pii = [re.compile(p) for p in RE_PII.values()]
+    docs = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
+
+    def c4_only() -> None:
+        for d in docs:
+            bad_words.filter(d)
+
+    def c4_and_pii() -> None:
+        for d in docs:
+            bad_words.filter(d)
+            for p in pii:
+                p.findall(d.text)
+
+    report("datatrove_c4_badwords", timed(c4_only), n_bytes, len(texts))
+    return report("datatrove_c4_badwords_plus_re_pii", timed(c4_and_pii), n_bytes, len(texts))
+
+
+# ---- (a) Spark ----------------------------------------------------------------------------
+
+
+def run_spark_variant(
+    texts: list[str], policy_path: Path, n_bytes: int, cores: int = 2
+) -> float | None:
+    """The same scanner inside Spark (mapInArrow over score_partitions), local[cores]; MB/s per core."""
+    try:
+        from assay.scoring import score_partitions, scored_schema
+        from assay.spark import get_spark
+    except ImportError as exc:
+        print(f"spark_skipped: {exc}")
+        return None
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    spark = get_spark("assay-bench", master=f"local[{cores}]")
+    path = str(policy_path)
+    schema = pa.schema([pa.field("text", pa.string())])
+    with tempfile.TemporaryDirectory() as tmp:
+        pa_table = pa.table({"text": texts})
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa_table, f"{tmp}/texts.parquet", row_group_size=2048)
+        df = spark.read.parquet(f"{tmp}/texts.parquet").repartition(cores * 4).cache()
+        df.count()
+        out_schema = from_arrow_schema(scored_schema(schema))
+
+        def run() -> None:
+            df.mapInArrow(lambda it: score_partitions(it, path), out_schema).write.format(
+                "noop"
+            ).mode("overwrite").save()
+
+        run()  # warm-up: workers start, scanners are built and cached
+        seconds = timed(run)
+        df.unpersist()
+    return report(
+        f"spark_{policy_path.stem.removeprefix('bench_policy_')}",
+        seconds,
+        n_bytes,
+        len(texts),
+        cores,
+    )
+
+
+# ---- main ---------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--mb", type=float, default=50.0)
+    p.add_argument(
+        "--engine-mb", type=float, default=10.0, help="text size for the engine comparison"
+    )
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    p.add_argument("--no-spark", action="store_true")
+    args = p.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"skipped: no data at {args.data}")
+        return 0
+    docs = real_documents(args.data)
+    texts = repeat_to(docs, args.mb)
+    n_bytes = sum(len(t.encode()) for t in texts)
+    lexicon, c4_en = bench_lexicon(args.data)
+    print(f"text_mb: {n_bytes / 1e6:.1f}")
+    print(f"documents: {len(texts)}")
+    print(f"distinct_documents: {len(docs)}")
+    print(f"lexicon_terms: {len(lexicon)}")
+    print(f"cpu_cores_visible: {os.cpu_count()}")
+
+    small = repeat_to(docs, args.engine_mb)
+    compare_engines(small, lexicon, sum(len(t.encode()) for t in small))
+
+    policy_all = write_bench_policy(args.out, lexicon)
+    policy_clf = write_bench_policy(args.out, lexicon, only="classifier")
+    plain = run_plain(texts, policy_all, n_bytes)
+    datatrove = run_datatrove(texts, args.data, n_bytes)
+    if datatrove:
+        print(f"plain_vs_datatrove_per_core: {plain['all'] / datatrove:.2f}")
+    if args.no_spark:
+        print("spark_skipped: --no-spark")
+        return 0
+    spark_all = run_spark_variant(texts, policy_all, n_bytes)
+    spark_clf = run_spark_variant(texts, policy_clf, n_bytes)
+    if spark_all:
+        print(f"spark_vs_plain: {spark_all / plain['all']:.2f}")
+        if datatrove:
+            print(f"vs_datatrove_per_core: {spark_all / datatrove:.2f}")
+    if spark_clf:
+        print(f"classifier_spark_vs_direct: {spark_clf / plain['classifier']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Incremental audits: after adding, changing and removing shards, the sample and the verdicts
+equal a full re-run's, while only new or changed shards are read."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from assay.incremental import fingerprint
+from assay.run import audit
+from assay.settings import AuditSettings
+
+SAMPLE = 40
+
+
+def write_jsonl(path: Path, source: str, ids: range, tag: str = "", extra: list[str] = ()) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"id": f"{source}-{i}", "text": f"{tag}document {i} from {source}"}) for i in ids]
+    path.write_text("\n".join([*lines, *extra]) + "\n")
+
+
+def build_v1(root: Path) -> None:
+    write_jsonl(root / "web" / "b.jsonl", "web", range(0, 120))
+    write_jsonl(root / "web" / "c.jsonl", "web", range(120, 240), extra=["{not json"])
+    write_jsonl(root / "web" / "d.jsonl", "web", range(240, 300))
+    write_jsonl(root / "news" / "n1.jsonl", "news", range(0, 90))
+    write_jsonl(root / "news" / "n2.jsonl", "news", range(90, 150))
+    # The same document id twice in one source: ties are ordered by shard, then offset.
+    write_jsonl(root / "news" / "n3.jsonl", "news", range(0, 5), tag="copy of ")
+
+
+def change_to_v2(root: Path) -> None:
+    """Add a file that sorts first (shard numbers shift), change one, remove one."""
+    write_jsonl(root / "web" / "a-new.jsonl", "web", range(300, 400))
+    write_jsonl(root / "web" / "c.jsonl", "web", range(120, 200), tag="edited ")
+    (root / "news" / "n2.jsonl").unlink()
+
+
+def settings_for(corpus: Path, out: Path, run_id: str, incremental: bool) -> AuditSettings:
+    return AuditSettings(
+        corpus=str(corpus), out=str(out), run_id=run_id, sample_size=SAMPLE, seed=7,
+        incremental=incremental, review_sample_size=0,
+    )
+
+
+def sample_rows(run_dir: Path) -> list[tuple]:
+    table = pq.read_table(run_dir / "samples")
+    cols = ["source", "rank", "doc_id", "text", "flagged", "key", "locator"]
+    return sorted(zip(*(table.column(c).to_pylist() for c in cols), strict=True))
+
+
+def verdict_rows(run_dir: Path) -> list[dict]:
+    return json.loads((run_dir / "verdicts.json").read_text())["sources"]
+
+
+def manifest(run_dir: Path) -> dict:
+    return json.loads((run_dir / "manifest.json").read_text())
+
+
+def without_run(shards: list[dict]) -> list[dict]:
+    return [{k: v for k, v in s.items() if k != "run_id"} for s in shards]
+
+
+def assert_incremental_equals_full(spark, corpus_v1, change, out_root: Path, make_corpus=str):
+    """Run A (v1), change the corpus, run B (incremental) and C (full); B must equal C."""
+    first = audit(settings_for(make_corpus(corpus_v1), out_root / "A", "A", True), spark)
+    assert first.exit_code in (0, 1)
+    change()
+    inc = audit(settings_for(make_corpus(corpus_v1), out_root / "B", "B", True), spark)
+    full = audit(settings_for(make_corpus(corpus_v1), out_root / "full" / "C", "C", False), spark)
+    a, b, c = (manifest(r.run_dir) for r in (first, inc, full))
+
+    assert b["incremental"]["mode"] == "incremental" and b["incremental"]["baseline_run"] == "A"
+    unchanged = {s["relpath"] for s in a["shards"]} & {s["relpath"] for s in c["shards"]}
+    unchanged -= {"web/c.jsonl"}
+    reused = {s["relpath"] for s in b["shards"] if s["run_id"] == "A"}
+    assert reused == unchanged
+    assert b["incremental"]["n_read"] == len(b["shards"]) - len(unchanged) == 2
+
+    assert sample_rows(inc.run_dir) == sample_rows(full.run_dir)
+    assert verdict_rows(inc.run_dir) == verdict_rows(full.run_dir)
+    assert without_run(b["shards"]) == without_run(c["shards"])
+    # The sample really mixes reused and freshly read shards, and a removed shard left it.
+    relpaths = {s["relpath"] for s in b["shards"]}
+    assert "news/n2.jsonl" not in relpaths
+    sampled_ids = {row[2] for row in sample_rows(inc.run_dir)}
+    assert any(i.startswith("web-3") for i in sampled_ids)  # from the added file
+    assert not any(f"news-{i}" in sampled_ids for i in range(90, 150))  # removed file
+    return inc, full
+
+
+def test_incremental_equals_full_after_add_change_remove(spark, tmp_path):
+    corpus = tmp_path / "corpus"
+    build_v1(corpus)
+    inc, _ = assert_incremental_equals_full(spark, corpus, lambda: change_to_v2(corpus), tmp_path / "runs")
+    # The next run finds nothing changed: every shard reused, nothing read.
+    again = audit(settings_for(corpus, tmp_path / "runs" / "D", "D", True), spark)
+    d = manifest(again.run_dir)
+    assert d["incremental"]["n_read"] == 0 and d["incremental"]["baseline_run"] == "B"
+    assert sample_rows(again.run_dir) == sample_rows(inc.run_dir)
+
+
+def test_changed_read_settings_force_a_full_read(spark, tmp_path):
+    corpus = tmp_path / "corpus"
+    build_v1(corpus)
+    audit(settings_for(corpus, tmp_path / "runs" / "A", "A", True), spark)
+    other = AuditSettings(
+        corpus=str(corpus), out=str(tmp_path / "runs" / "B"), run_id="B", sample_size=SAMPLE,
+        seed=8, incremental=True, review_sample_size=0,
+    )
+    result = audit(other, spark)
+    info = manifest(result.run_dir)["incremental"]
+    assert info["mode"] == "full" and "settings" in info["reason"]
+
+
+def test_fingerprint_ignores_decision_settings_only():
+    from assay.audit import READ_SCHEMA
+
+    base = AuditSettings(corpus="/c", out="/o", run_id="x")
+    same = AuditSettings(corpus="/c", out="/p", run_id="y", max_flagged_rate=0.2, policy="p.yaml")
+    other = AuditSettings(corpus="/c", out="/o", run_id="x", text_field="body")
+    assert fingerprint(base, READ_SCHEMA) == fingerprint(same, READ_SCHEMA)
+    assert fingerprint(base, READ_SCHEMA) != fingerprint(other, READ_SCHEMA)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers(tmp_path):
+    yield
+    shutil.rmtree(tmp_path, ignore_errors=True)
