@@ -28,7 +28,7 @@ lint: $(STAMP)
 
 ## bench: every benchmark in bench/, figures printed as `name: value`
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	ONLY=$(ONLY) $(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf runs demo_corpus .airflow

@@ -82,7 +82,11 @@ def bin_shards(shards: list[Shard], target_bytes: int) -> list[list[int]]:
     bins: list[list[int]] = []
     size = target_bytes
     for shard in shards:
-        length = (shard.end - shard.start) if shard.end >= 0 and shard.container != "parquet" else shard.size
+        length = (
+            (shard.end - shard.start)
+            if shard.end >= 0 and shard.container != "parquet"
+            else shard.size
+        )
         if size + length > target_bytes and (not bins or bins[-1]):
             bins.append([])
             size = 0
@@ -155,7 +159,9 @@ def _read_one_shard(shard: Shard, settings: AuditSettings) -> pa.RecordBatch:
         for c in heap.items():
             add("doc", source, c.doc_id, c.key, c.locator, c.text)
     for c in review.items() if review is not None else ():
-        add("review", c.shard, c.doc_id, c.key, c.locator, c.text)  # Candidate.shard holds the source
+        add(
+            "review", c.shard, c.doc_id, c.key, c.locator, c.text
+        )  # Candidate.shard holds the source
     for (source, reason), n in counts.items():
         add("count", source, reason=reason, n=n)
     for (source, key), n in ids.items():
@@ -365,7 +371,9 @@ def sample_stats(sample: DataFrame, scored: DataFrame) -> list[dict]:
     per_source = {
         r["source"]: r
         for r in scored.groupBy("source")
-        .agg(F.count("*").alias("n_scored"), F.sum(F.col("flagged").cast("long")).alias("n_flagged"))
+        .agg(
+            F.count("*").alias("n_scored"), F.sum(F.col("flagged").cast("long")).alias("n_flagged")
+        )
         .collect()
     }
     per_category = (
@@ -422,9 +430,11 @@ def score_in_rounds(
         scored = score_sample(batch, settings.policy).persist(StorageLevel.MEMORY_AND_DISK)
         parts.append(scored)
         rounds += 1
-        for r in scored.groupBy("source").agg(
-            F.count("*").alias("n"), F.sum(F.col("flagged").cast("long")).alias("k")
-        ).collect():
+        for r in (
+            scored.groupBy("source")
+            .agg(F.count("*").alias("n"), F.sum(F.col("flagged").cast("long")).alias("k"))
+            .collect()
+        ):
             totals[r["source"]][0] += int(r["k"] or 0)
             totals[r["source"]][1] += int(r["n"])
         for source in active:
@@ -442,9 +452,20 @@ def score_in_rounds(
                     "stopped_by": stopped,
                 }
         done = upto
-        log.info("sequential round %d: %d of %d sources decided", rounds, len(outcome), len(available))
-    scored_all = reduce(DataFrame.unionByName, parts) if parts else score_sample(sample, settings.policy)
-    plan_info = {"p0": plan.p0, "p1": plan.p1, "alpha": plan.alpha, "beta": plan.beta, "batch_size": plan.batch_size, "max_n": plan.max_n}
+        log.info(
+            "sequential round %d: %d of %d sources decided", rounds, len(outcome), len(available)
+        )
+    scored_all = (
+        reduce(DataFrame.unionByName, parts) if parts else score_sample(sample, settings.policy)
+    )
+    plan_info = {
+        "p0": plan.p0,
+        "p1": plan.p1,
+        "alpha": plan.alpha,
+        "beta": plan.beta,
+        "batch_size": plan.batch_size,
+        "max_n": plan.max_n,
+    }
     return scored_all, {"plan": plan_info, "sources": outcome}
 
 
@@ -480,7 +501,9 @@ def review_stage(report: DataFrame, settings: AuditSettings, staging: Path) -> d
         return None
     review = draw_review_sample(report, settings.review_sample_size)
     frame = score_sample(review, settings.policy).toPandas()
-    frame = frame.sort_values(["key", "source", "shard", "locator"]).head(settings.review_sample_size)
+    frame = frame.sort_values(["key", "source", "shard", "locator"]).head(
+        settings.review_sample_size
+    )
     frame["rank"] = range(1, len(frame) + 1)
     # A review queue row must name one document: where ids repeat, name the copy too.
     repeated = frame.duplicated(["source", "doc_id"], keep=False)
@@ -499,7 +522,9 @@ def review_stage(report: DataFrame, settings: AuditSettings, staging: Path) -> d
     }
 
 
-def scan_stage(spark: SparkSession, plan: CorpusPlan, settings: AuditSettings, staging: Path) -> dict | None:
+def scan_stage(
+    spark: SparkSession, plan: CorpusPlan, settings: AuditSettings, staging: Path
+) -> dict | None:
     """The automated scan over scan_fraction of the corpus; attributes under attributes/."""
     if not settings.scan_fraction:
         return None
@@ -512,7 +537,9 @@ def scan_stage(spark: SparkSession, plan: CorpusPlan, settings: AuditSettings, s
             .collect()
         }
         n = sum(v["n"] for v in per_source.values())
-        write_parquet(attributes, staging / "attributes", n, ["source", "doc_id", "shard", "locator"])
+        write_parquet(
+            attributes, staging / "attributes", n, ["source", "doc_id", "shard", "locator"]
+        )
     finally:
         attributes.unpersist()
     return {
@@ -529,7 +556,12 @@ def run_spark_stage(spark: SparkSession, settings: AuditSettings, staging: Path)
 
     policy = load_policy(settings.policy)
     plan = plan_corpus(settings)
-    log.info("corpus %s: %d shards, %d files ignored", settings.corpus, len(plan.shards), len(plan.ignored))
+    log.info(
+        "corpus %s: %d shards, %d files ignored",
+        settings.corpus,
+        len(plan.shards),
+        len(plan.ignored),
+    )
     for f in plan.ignored[:20]:
         log.warning("not read: %s (%s); see ignored_files in manifest.json", f.relpath, f.reason)
     report, increment = read_report(spark, plan, settings)  # full, or reusing unchanged shards
@@ -565,7 +597,9 @@ def run_spark_stage(spark: SparkSession, settings: AuditSettings, staging: Path)
         "scan": scan,
         "read_counts": read_counts,
         "duplicate_ids": duplicate_ids,
-        "shards": annotate_shards(shard_accounts(plan.shards, shard_counts), increment, settings.run_id),
+        "shards": annotate_shards(
+            shard_accounts(plan.shards, shard_counts), increment, settings.run_id
+        ),
         "ignored_files": [vars(f) for f in plan.ignored],
         "incremental": increment.to_dict(),
     }

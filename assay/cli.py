@@ -13,23 +13,67 @@ EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 def _audit_parser(sub) -> None:
     p = sub.add_parser("audit", help="audit a corpus: sample per source, score, decide, validate")
     p.add_argument("corpus", help="corpus folder, file or s3:// URI")
-    p.add_argument("--out", required=True, help="output folder for this run (verdicts.json lands here)")
-    p.add_argument("--sample-size", type=int, default=4000, help="documents sampled per source (default 4000)")
+    p.add_argument(
+        "--out", required=True, help="output folder for this run (verdicts.json lands here)"
+    )
+    p.add_argument(
+        "--sample-size", type=int, default=4000, help="documents sampled per source (default 4000)"
+    )
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--max-flagged-rate", type=float, default=0.05, help="highest acceptable flagged share per source (default 0.05)")
-    p.add_argument("--max-rejected-rate", type=float, default=0.05, help="highest acceptable share of unreadable documents per source (default 0.05)")
+    p.add_argument(
+        "--max-flagged-rate",
+        type=float,
+        default=0.05,
+        help="highest acceptable flagged share per source (default 0.05)",
+    )
+    p.add_argument(
+        "--max-rejected-rate",
+        type=float,
+        default=0.05,
+        help="highest acceptable share of unreadable documents per source (default 0.05)",
+    )
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default="id")
-    p.add_argument("--source-field", default="source", help="document field naming its source; '' to use folders only")
-    p.add_argument("--policy", default=None, help="policy YAML (default: the packaged default policy)")
+    p.add_argument(
+        "--source-field",
+        default="source",
+        help="document field naming its source; '' to use folders only",
+    )
+    p.add_argument(
+        "--policy", default=None, help="policy YAML (default: the packaged default policy)"
+    )
     p.add_argument("--confidence", type=float, default=0.95)
-    p.add_argument("--decision-rule", choices=("interval", "naive"), default="interval", help="interval: decide only when the confidence interval clears the threshold; naive: sample rate alone")
-    p.add_argument("--sampling-plan", choices=("fixed", "sequential"), default="fixed", help="fixed: score the whole sample; sequential: score in batches and stop each source once its SPRT decides")
-    p.add_argument("--scan-fraction", type=float, default=0.0, help="also scan this seeded fraction of the whole corpus with every detector (TC260: >= 0.1; 1 = all) and write per-document attributes")
-    p.add_argument("--review-sample-size", type=int, default=4000, help="documents in the corpus-wide review queue for people to label (0 = none)")
+    p.add_argument(
+        "--decision-rule",
+        choices=("interval", "naive"),
+        default="interval",
+        help="interval: decide only when the confidence interval clears the threshold; naive: sample rate alone",
+    )
+    p.add_argument(
+        "--sampling-plan",
+        choices=("fixed", "sequential"),
+        default="fixed",
+        help="fixed: score the whole sample; sequential: score in batches and stop each source once its SPRT decides",
+    )
+    p.add_argument(
+        "--scan-fraction",
+        type=float,
+        default=0.0,
+        help="also scan this seeded fraction of the whole corpus with every detector (TC260: >= 0.1; 1 = all) and write per-document attributes",
+    )
+    p.add_argument(
+        "--review-sample-size",
+        type=int,
+        default=4000,
+        help="documents in the corpus-wide review queue for people to label (0 = none)",
+    )
     p.add_argument("--run-id", default="")
-    p.add_argument("--include", action="append", default=[], help="glob of files to read (repeatable)")
-    p.add_argument("--exclude", action="append", default=[], help="glob of files to skip (repeatable)")
+    p.add_argument(
+        "--include", action="append", default=[], help="glob of files to read (repeatable)"
+    )
+    p.add_argument(
+        "--exclude", action="append", default=[], help="glob of files to skip (repeatable)"
+    )
     p.set_defaults(handler=_run_audit)
 
 
@@ -70,8 +114,13 @@ def _run_audit(args: argparse.Namespace) -> int:
     for err in result.shard_errors:
         print(f"UNREADABLE SHARD {err['shard']}: {err['error']}", file=sys.stderr)
     if result.sources.empty:
-        print(f"assay: error: {settings.corpus}: no documents were read (the files are empty); check the corpus", file=sys.stderr)
-    print(f"\noverall: {result.overall}   validation: {'passed' if result.validation_success else 'FAILED'}")
+        print(
+            f"assay: error: {settings.corpus}: no documents were read (the files are empty); check the corpus",
+            file=sys.stderr,
+        )
+    print(
+        f"\noverall: {result.overall}   validation: {'passed' if result.validation_success else 'FAILED'}"
+    )
     print(f"verdicts: {result.run_dir / 'verdicts.json'}")
     print(f"Data Docs: {result.docs_index}")
     return result.exit_code
@@ -88,7 +137,10 @@ def _preflight(settings) -> None:
         return  # listed by the Spark stage, with the run's S3 connection
     plan = plan_corpus(settings)
     for f in plan.ignored[:20]:
-        print(f"assay: note: not reading {f.relpath} ({f.reason}); listed in manifest.json", file=sys.stderr)
+        print(
+            f"assay: note: not reading {f.relpath} ({f.reason}); listed in manifest.json",
+            file=sys.stderr,
+        )
     if len(plan.ignored) > 20:
         print(f"assay: note: ... and {len(plan.ignored) - 20} more files not read", file=sys.stderr)
     if not plan.shards:
@@ -99,7 +151,9 @@ def _preflight(settings) -> None:
 
 
 def _review_parser(sub) -> None:
-    p = sub.add_parser("review", help="import people's labels for a run's review queue and decide the >= 96% rule")
+    p = sub.add_parser(
+        "review", help="import people's labels for a run's review queue and decide the >= 96% rule"
+    )
     p.add_argument("action", choices=["import"])
     p.add_argument("run_dir", help="the audit's run folder (holds review/review_queue.jsonl)")
     p.add_argument("labels", help="the filled review queue (CSV or JSONL with review_id and label)")

@@ -120,8 +120,16 @@ def plan_shards(
         for start, end in ranges:
             shards.append(
                 Shard(
-                    len(shards), obj.uri, obj.relpath, fmt.container, fmt.compression,
-                    obj.size, obj.version, source, start, end,
+                    len(shards),
+                    obj.uri,
+                    obj.relpath,
+                    fmt.container,
+                    fmt.compression,
+                    obj.size,
+                    obj.version,
+                    source,
+                    start,
+                    end,
                 )
             )
     return shards, ignored

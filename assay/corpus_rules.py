@@ -31,7 +31,15 @@ MIN_SCAN_FRACTION = 0.10
 MIN_REVIEW_SIZE = 4000
 
 
-def _rule(name: str, n: int, acceptable: int, threshold: float, coverage: float, min_coverage: float, settings: AuditSettings) -> dict:
+def _rule(
+    name: str,
+    n: int,
+    acceptable: int,
+    threshold: float,
+    coverage: float,
+    min_coverage: float,
+    settings: AuditSettings,
+) -> dict:
     p = proportion(acceptable, n, settings.confidence, settings.interval_method)
     return {
         "rule": name,
@@ -96,9 +104,13 @@ def import_review(run_dir: Path, labels_path: Path, settings: AuditSettings) -> 
 
     queue = run_dir / "review" / "review_queue.jsonl"
     labels = import_labels(labels_path, queue=queue if queue.exists() else None)
-    verdict = review_verdict(labels, settings.min_review_acceptable, settings.confidence, settings.decision_rule)
+    verdict = review_verdict(
+        labels, settings.min_review_acceptable, settings.confidence, settings.decision_rule
+    )
     table = rules_table([review_rule(verdict, settings)])
-    outcome = validate_table(table, "corpus_audit.corpus", {}, run_dir, f"{settings.run_id}-review", index_column="rule")
+    outcome = validate_table(
+        table, "corpus_audit.corpus", {}, run_dir, f"{settings.run_id}-review", index_column="rule"
+    )
     result = {**verdict, "rule": table.iloc[0].to_dict(), "validation": outcome.to_dict()}
     write_json(run_dir / "review" / "review_verdict.json", result)
     return result

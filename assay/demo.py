@@ -18,18 +18,61 @@ import pyarrow.parquet as pq
 
 from assay.settings import REPO_ROOT
 
-SUBJECTS = ["the committee", "our team", "the village council", "a local bakery", "the museum",
-            "the river authority", "a small startup", "the orchestra", "the library", "the school"]
-VERBS = ["announced", "reviewed", "opened", "described", "postponed", "celebrated", "planned",
-         "repaired", "measured", "published"]
-OBJECTS = ["a new schedule", "the spring exhibition", "its annual report", "a footbridge",
-           "the weather records", "a reading programme", "the harvest festival", "a bus route",
-           "the water quality results", "a community garden"]
-TAILS = ["after a long discussion.", "for the coming season.", "with help from volunteers.",
-         "despite the rain.", "to general approval.", "ahead of schedule.", "on Tuesday morning.",
-         "in the town square.", "for the first time.", "without any fuss."]
-INSULTS = ["you are a worthless idiot", "what a stupid moron", "shut up, you pathetic loser",
-           "that bastard lied again", "this crap is garbage, dumbass"]
+SUBJECTS = [
+    "the committee",
+    "our team",
+    "the village council",
+    "a local bakery",
+    "the museum",
+    "the river authority",
+    "a small startup",
+    "the orchestra",
+    "the library",
+    "the school",
+]
+VERBS = [
+    "announced",
+    "reviewed",
+    "opened",
+    "described",
+    "postponed",
+    "celebrated",
+    "planned",
+    "repaired",
+    "measured",
+    "published",
+]
+OBJECTS = [
+    "a new schedule",
+    "the spring exhibition",
+    "its annual report",
+    "a footbridge",
+    "the weather records",
+    "a reading programme",
+    "the harvest festival",
+    "a bus route",
+    "the water quality results",
+    "a community garden",
+]
+TAILS = [
+    "after a long discussion.",
+    "for the coming season.",
+    "with help from volunteers.",
+    "despite the rain.",
+    "to general approval.",
+    "ahead of schedule.",
+    "on Tuesday morning.",
+    "in the town square.",
+    "for the first time.",
+    "without any fuss.",
+]
+INSULTS = [
+    "you are a worthless idiot",
+    "what a stupid moron",
+    "shut up, you pathetic loser",
+    "that bastard lied again",
+    "this crap is garbage, dumbass",
+]
 
 
 @dataclass(frozen=True)
@@ -85,7 +128,9 @@ def _documents(source: DemoSource, rng: random.Random) -> list[dict]:
     for i in range(source.documents):
         sentences = [_sentence(rng) for _ in range(rng.randint(2, 6))]
         if source.problems and rng.random() < source.problem_rate:
-            sentences.insert(rng.randrange(len(sentences) + 1), _problem(rng.choice(source.problems), rng))
+            sentences.insert(
+                rng.randrange(len(sentences) + 1), _problem(rng.choice(source.problems), rng)
+            )
         docs.append({"id": f"{source.name}-{i:06d}", "text": " ".join(sentences)})
     return docs
 
@@ -134,7 +179,9 @@ def main() -> int:
     print("running DAG corpus_audit with Spark local[2] (airflow dags test) ...", file=sys.stderr)
     before = set(output_root.glob("*")) if output_root.exists() else set()
     done = dags_test("corpus_audit", {"corpus": str(corpus), "output_root": str(output_root)}, env)
-    new_runs = sorted(p for p in set(output_root.glob("*")) - before if (p / "verdicts.json").exists())
+    new_runs = sorted(
+        p for p in set(output_root.glob("*")) - before if (p / "verdicts.json").exists()
+    )
     if not new_runs:
         print(done.stdout[-5000:], done.stderr[-5000:], sep="\n", file=sys.stderr)
         print("demo: the DAG run produced no verdicts; see the log above", file=sys.stderr)
@@ -150,7 +197,9 @@ def show_run(run_dir: Path) -> int:
 
     verdicts = json.loads((run_dir / "verdicts.json").read_text())
     print(verdict_table(pd.DataFrame(verdicts["sources"])))
-    print(f"\noverall: {verdicts['overall']}   validation: {'passed' if verdicts['validation']['success'] else 'FAILED'}")
+    print(
+        f"\noverall: {verdicts['overall']}   validation: {'passed' if verdicts['validation']['success'] else 'FAILED'}"
+    )
     print(f"run folder: {run_dir}")
     docs = sorted(run_dir.glob("gx/**/local_site/index.html"))
     print(f"Data Docs: {docs[0] if docs else '(missing)'}")

@@ -19,7 +19,9 @@ def spark_connection(master: str = "local[2]") -> str:
     return json.dumps({"conn_type": "spark", "host": master, "extra": {"deploy-mode": "client"}})
 
 
-def airflow_env(home: Path, db_url: str | None = None, spark_master: str = "local[2]") -> dict[str, str]:
+def airflow_env(
+    home: Path, db_url: str | None = None, spark_master: str = "local[2]"
+) -> dict[str, str]:
     """Environment for the `airflow` CLI: its home, DAG folder, database and connections."""
     bin_dir = str(Path(sys.executable).parent)
     env = dict(os.environ)
@@ -44,7 +46,9 @@ def airflow_env(home: Path, db_url: str | None = None, spark_master: str = "loca
     return env
 
 
-def airflow(args: list[str], env: dict[str, str], timeout: int = 900, capture: bool = True) -> subprocess.CompletedProcess:
+def airflow(
+    args: list[str], env: dict[str, str], timeout: int = 900, capture: bool = True
+) -> subprocess.CompletedProcess:
     """Run the airflow CLI of this interpreter's environment."""
     exe = str(Path(sys.executable).parent / "airflow")
     return subprocess.run(
@@ -55,9 +59,13 @@ def airflow(args: list[str], env: dict[str, str], timeout: int = 900, capture: b
 def migrate(env: dict[str, str]) -> None:
     done = airflow(["db", "migrate"], env)
     if done.returncode != 0:
-        raise RuntimeError(f"airflow db migrate failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise RuntimeError(
+            f"airflow db migrate failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
 
 
-def dags_test(dag_id: str, conf: dict, env: dict[str, str], capture: bool = True) -> subprocess.CompletedProcess:
+def dags_test(
+    dag_id: str, conf: dict, env: dict[str, str], capture: bool = True
+) -> subprocess.CompletedProcess:
     """`airflow dags test DAG -c CONF`: one real run of every task, in this process tree."""
     return airflow(["dags", "test", dag_id, "--conf", json.dumps(conf)], env, capture=capture)

@@ -40,7 +40,9 @@ def finalize_run(settings_json: str) -> dict:
         "run_dir": str(result.run_dir),
         "overall": result.overall,
         "validation_success": result.validation_success,
-        "failing_sources": result.sources.loc[result.sources["verdict"] != "pass", "source"].tolist(),
+        "failing_sources": result.sources.loc[
+            result.sources["verdict"] != "pass", "source"
+        ].tolist(),
         "shard_errors": result.shard_errors,
         "docs_index": str(result.docs_index),
     }
@@ -54,7 +56,15 @@ def _links(result) -> dict:
     from assay.notify import run_links
 
     rows = result.sources
-    warned = [str(s) for s, w in zip(rows["source"], rows["warnings"], strict=True) if isinstance(w, list) and w] if "warnings" in rows else []
+    warned = (
+        [
+            str(s)
+            for s, w in zip(rows["source"], rows["warnings"], strict=True)
+            if isinstance(w, list) and w
+        ]
+        if "warnings" in rows
+        else []
+    )
     files = {"report_url": "report.html"}
     if result.docs_index.is_relative_to(result.run_dir):
         files["docs_url"] = result.docs_index.relative_to(result.run_dir).as_posix()

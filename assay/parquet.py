@@ -72,7 +72,11 @@ def _rows(
     texts = table.column(settings.text_field)
     text_is_string = pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)
     texts_py = texts.to_pylist()
-    ids = table.column(settings.id_field).to_pylist() if settings.id_field in table.column_names else None
+    ids = (
+        table.column(settings.id_field).to_pylist()
+        if settings.id_field in table.column_names
+        else None
+    )
     sources = (
         table.column(settings.source_field).to_pylist()
         if settings.source_field and settings.source_field in table.column_names

@@ -79,7 +79,9 @@ def fresh_staging(out: Path, run_id: str) -> Path:
 
 def write_json(path: Path, data: object) -> None:
     """Deterministic JSON: sorted keys, fixed indent, newline at the end."""
-    path.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+    path.write_text(
+        json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+    )
 
 
 def commit(staging: Path, out: Path) -> Path:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from assay.corpus_rules import rules_table, scan_rule, source_lists
 from assay.publish import commit, fresh_staging, is_complete, run_lock, staging_dir, write_json
 from assay.report import docs_meta
 from assay.settings import AuditSettings
 from assay.summary import summarise
-from assay.corpus_rules import rules_table, scan_rule, source_lists
 from assay.verdict import category_stats, decide_sources, overall_verdict, worst_verdict
 
 log = logging.getLogger(__name__)
@@ -74,9 +74,8 @@ class RunResult:
 def spark_stage(settings: AuditSettings, spark=None) -> dict:
     """Read, sample and score into a fresh staging folder (what spark-submit runs)."""
     from assay.audit import run_spark_stage
-    from assay.spark import get_spark
-
     from assay.outputs import local_out
+    from assay.spark import get_spark
 
     _s3_access(settings)
     with run_lock(Path(settings.out), settings.run_id):  # a second writer of this run is refused
@@ -95,9 +94,8 @@ def finalize(settings: AuditSettings) -> RunResult:
 
 
 def _finalize(settings: AuditSettings) -> RunResult:
-    from assay.validation import validate_table
-
     from assay.outputs import local_out, publish_outputs
+    from assay.validation import validate_table
 
     _s3_access(settings)
     out = local_out(settings)
@@ -109,7 +107,9 @@ def _finalize(settings: AuditSettings) -> RunResult:
         log.info("run %s is already published at %s", settings.run_id, out)
         return published
     if not stage_path.exists():
-        raise FileNotFoundError(f"{stage_path} is missing: the Spark stage did not finish for run {settings.run_id}")
+        raise FileNotFoundError(
+            f"{stage_path} is missing: the Spark stage did not finish for run {settings.run_id}"
+        )
     stage = json.loads(stage_path.read_text())
     decided = decide_sources(
         _with_accounting(summarise(_all_counts(stage), stage["sample_stats"]), stage),
@@ -144,8 +144,14 @@ def _finalize(settings: AuditSettings) -> RunResult:
         "settings": {
             k: stage["settings"][k]
             for k in (
-                "sample_size", "seed", "max_flagged_rate", "max_rejected_rate", "confidence",
-                "interval_method", "decision_rule", "sampling_plan",
+                "sample_size",
+                "seed",
+                "max_flagged_rate",
+                "max_rejected_rate",
+                "confidence",
+                "interval_method",
+                "decision_rule",
+                "sampling_plan",
             )
         },
         "sequential_plan": (stage.get("sequential") or {}).get("plan"),
@@ -174,12 +180,20 @@ def _finalize(settings: AuditSettings) -> RunResult:
     commit(staging, out)
     published = publish_outputs(settings, out)
     return RunResult(
-        out, overall, outcome.success, decided, out / docs_rel, shard_errors,
-        settings.on_shard_error, published,
+        out,
+        overall,
+        outcome.success,
+        decided,
+        out / docs_rel,
+        shard_errors,
+        settings.on_shard_error,
+        published,
     )
 
 
-def _history_and_evidence(decided: pd.DataFrame, stage: dict, settings: AuditSettings, staging: Path):
+def _history_and_evidence(
+    decided: pd.DataFrame, stage: dict, settings: AuditSettings, staging: Path
+):
     """This run against the metrics store (warnings only), and masked evidence per source."""
     from assay.history import check_history
     from assay.report import collect_evidence
@@ -206,7 +220,9 @@ def _s3_access(settings: AuditSettings) -> None:
         ensure(settings.aws_conn_id)
 
 
-def _corpus_rules(stage: dict, decided: pd.DataFrame, settings: AuditSettings, staging: Path) -> dict:
+def _corpus_rules(
+    stage: dict, decided: pd.DataFrame, settings: AuditSettings, staging: Path
+) -> dict:
     """The automated scan decided and validated now; the review queue awaits people's labels."""
     from assay.validation import validate_table
 
@@ -216,7 +232,12 @@ def _corpus_rules(stage: dict, decided: pd.DataFrame, settings: AuditSettings, s
     if stage.get("scan"):
         rule = scan_rule(stage["scan"], int(decided["n_eligible"].sum()), settings)
         outcome = validate_table(
-            rules_table([rule]), "corpus_audit.corpus", {}, staging, settings.run_id, index_column="rule"
+            rules_table([rule]),
+            "corpus_audit.corpus",
+            {},
+            staging,
+            settings.run_id,
+            index_column="rule",
         )
         out["automated_scan"] = {**rule, "validation_success": outcome.success}
     return out
@@ -323,7 +344,10 @@ def _manifest(stage: dict, settings: AuditSettings) -> dict:
         "shards": shards,
         "ignored_files": stage["ignored_files"],
         "incremental": stage.get("incremental"),
-        "shard_errors": {"n": sum(1 for s in shards if s["error"]), "rule": settings.on_shard_error},
+        "shard_errors": {
+            "n": sum(1 for s in shards if s["error"]),
+            "rule": settings.on_shard_error,
+        },
     }
 
 

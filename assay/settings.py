@@ -50,7 +50,9 @@ class AuditSettings:
     exclude: tuple[str, ...] = ()
     source_layout: str = "folder"  # or "first_segment"; a "source=<name>/" folder always names it
     aws_conn_id: str = ""  # Airflow connection for s3:// (empty: aws_default if defined, else env)
-    incremental: bool = False  # reuse unchanged shards' read state from the last run (assay.incremental)
+    incremental: bool = (
+        False  # reuse unchanged shards' read state from the last run (assay.incremental)
+    )
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -91,13 +93,21 @@ class AuditSettings:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise SettingsError(f"{name} {getattr(self, name)!r}: choose one of {allowed}")
-        if not (0 < self.sprt_alpha < 0.5 and 0 < self.sprt_beta < 0.5 and 0 < self.sprt_margin < 1):
-            raise SettingsError("sprt_alpha, sprt_beta must be in (0, 0.5) and sprt_margin in (0, 1)")
+        if not (
+            0 < self.sprt_alpha < 0.5 and 0 < self.sprt_beta < 0.5 and 0 < self.sprt_margin < 1
+        ):
+            raise SettingsError(
+                "sprt_alpha, sprt_beta must be in (0, 0.5) and sprt_margin in (0, 1)"
+            )
         if not 0 <= self.review_sample_size <= 1_000_000:
-            raise SettingsError(f"review_sample_size {self.review_sample_size}: must be 0..1,000,000")
+            raise SettingsError(
+                f"review_sample_size {self.review_sample_size}: must be 0..1,000,000"
+            )
         for name in ("scan_fraction", "min_review_acceptable", "min_scan_acceptable"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise SettingsError(f"{name} {getattr(self, name)}: must be a fraction between 0 and 1")
+                raise SettingsError(
+                    f"{name} {getattr(self, name)}: must be a fraction between 0 and 1"
+                )
         if self.sprt_batch < 1:
             raise SettingsError(f"sprt_batch {self.sprt_batch}: must be at least 1")
         for name in ("text_field", "id_field"):

@@ -23,7 +23,9 @@ def get_spark(app_name: str = "assay", master: str | None = None) -> SparkSessio
     if master or "PYSPARK_GATEWAY_PORT" not in os.environ:
         builder = builder.master(master or os.environ.get("ASSAY_SPARK_MASTER", "local[2]"))
     spark = (
-        builder.config("spark.sql.shuffle.partitions", os.environ.get("ASSAY_SHUFFLE_PARTITIONS", "8"))
+        builder.config(
+            "spark.sql.shuffle.partitions", os.environ.get("ASSAY_SHUFFLE_PARTITIONS", "8")
+        )
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", os.environ.get("ASSAY_DRIVER_MEMORY", "2g"))
@@ -31,4 +33,3 @@ def get_spark(app_name: str = "assay", master: str | None = None) -> SparkSessio
     )
     spark.sparkContext.setLogLevel(os.environ.get("ASSAY_SPARK_LOG_LEVEL", "WARN"))
     return spark
-

@@ -66,7 +66,9 @@ def _list_local(root: str) -> list[StoredObject]:
             path = Path(dirpath) / name
             stat = path.stat()
             rel = path.relative_to(base).as_posix()
-            found.append(StoredObject(str(path.resolve()), rel, stat.st_size, str(stat.st_mtime_ns)))
+            found.append(
+                StoredObject(str(path.resolve()), rel, stat.st_size, str(stat.st_mtime_ns))
+            )
     return found
 
 

@@ -59,7 +59,9 @@ class ValidationOutcome:
 def load_suite(name: str) -> dict:
     path = expectations_dir() / f"{name}.json"
     if not path.exists():
-        raise FileNotFoundError(f"expectation suite {path} not found; is ASSAY_EXPECTATIONS_DIR right?")
+        raise FileNotFoundError(
+            f"expectation suite {path} not found; is ASSAY_EXPECTATIONS_DIR right?"
+        )
     return json.loads(path.read_text())
 
 
@@ -98,7 +100,11 @@ def validate_table(
     spec = load_suite(suite)
     gx_suite = context.suites.add_or_update(gx.ExpectationSuite(**spec))
     source = context.data_sources.add_or_update_pandas("assay")
-    asset = source.add_dataframe_asset(suite) if suite not in [a.name for a in source.assets] else source.get_asset(suite)
+    asset = (
+        source.add_dataframe_asset(suite)
+        if suite not in [a.name for a in source.assets]
+        else source.get_asset(suite)
+    )
     batch = asset.add_batch_definition_whole_dataframe(f"{suite}.batch")
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=suite, data=batch, suite=gx_suite)
@@ -108,10 +114,15 @@ def validate_table(
             name=suite,
             validation_definitions=[definition],
             actions=[UpdateDataDocsAction(name="update_data_docs")],
-            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [index_column]},
+            result_format={
+                "result_format": "COMPLETE",
+                "unexpected_index_column_names": [index_column],
+            },
         )
     )
-    scalar, originals = _html_safe(table[[c for c in table.columns if not _is_nested(table[c])]], index_column)
+    scalar, originals = _html_safe(
+        table[[c for c in table.columns if not _is_nested(table[c])]], index_column
+    )
     result = checkpoint.run(
         batch_parameters={"dataframe": scalar},
         expectation_parameters=parameters,
@@ -124,7 +135,9 @@ def validate_table(
     validation = next(iter(result.run_results.values()))
     outcomes = [_outcome(r, index_column, originals) for r in validation.results]
     result_path = run_dir / f"validation.{suite}.json"
-    result_path.write_text(json.dumps(validation.to_json_dict(), indent=1, sort_keys=True, default=str))
+    result_path.write_text(
+        json.dumps(validation.to_json_dict(), indent=1, sort_keys=True, default=str)
+    )
     docs_index = run_dir / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     from assay.assets import localise_site
 
@@ -150,12 +163,18 @@ def _html_safe(table: pd.DataFrame, index_column: str) -> tuple[pd.DataFrame, di
     return out, originals
 
 
-def _outcome(result, index_column: str, originals: dict[str, str] | None = None) -> ExpectationOutcome:
+def _outcome(
+    result, index_column: str, originals: dict[str, str] | None = None
+) -> ExpectationOutcome:
     config = result.expectation_config
     unexpected = (result.result or {}).get("unexpected_index_list") or []
     back = originals or {}
     failing = sorted(
-        {back.get(str(u.get(index_column)), str(u.get(index_column))) for u in unexpected if isinstance(u, dict)}
+        {
+            back.get(str(u.get(index_column)), str(u.get(index_column)))
+            for u in unexpected
+            if isinstance(u, dict)
+        }
     )
     return ExpectationOutcome(
         expectation=config.type,

@@ -1,6 +1,6 @@
 """spark-submit entry point for the corpus audit's Spark stage (read, sample, score, summarise).
 
-    spark-submit jobs/corpus_audit_job.py --settings-json '{"corpus": ..., "out": ...}'
+spark-submit jobs/corpus_audit_job.py --settings-json '{"corpus": ..., "out": ...}'
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     stage = spark_stage(AuditSettings.from_json(args.settings_json))
     sampled = sum(s["n_sampled"] for s in stage["sample_stats"])
     read = sum(c["n"] for c in stage["counts"])
-    print(f"assay spark stage: {len(stage['shards'])} shards, {read} documents read, {sampled} sampled")
+    print(
+        f"assay spark stage: {len(stage['shards'])} shards, {read} documents read, {sampled} sampled"
+    )
     return 0
 
 

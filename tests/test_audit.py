@@ -23,7 +23,9 @@ def _write(path, lines: list[str]) -> None:
 def small_run(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     clean = [json.dumps({"id": f"c{i}", "text": CLEAN}) for i in range(300)]
-    dirty = [json.dumps({"id": f"d{i}", "text": DIRTY if i % 5 == 0 else CLEAN}) for i in range(300)]
+    dirty = [
+        json.dumps({"id": f"d{i}", "text": DIRTY if i % 5 == 0 else CLEAN}) for i in range(300)
+    ]
     _write(root / "clean" / "a.jsonl", clean[:150] + ['{"id": "broken", "text": '] + clean[150:])
     _write(root / "dirty" / "a.jsonl", dirty + [json.dumps({"id": "no-text", "body": "x"})])
     out = tmp_path_factory.mktemp("out") / "run"
@@ -51,7 +53,11 @@ def test_verdicts_follow_planted_rates(small_run):
     assert by_source["clean"]["n_flagged"] == 0
     assert by_source["dirty"]["verdict"] == "fail"
     assert 0.1 < by_source["dirty"]["flagged_rate"] < 0.3
-    assert by_source["dirty"]["rate_low"] <= by_source["dirty"]["flagged_rate"] <= by_source["dirty"]["rate_high"]
+    assert (
+        by_source["dirty"]["rate_low"]
+        <= by_source["dirty"]["flagged_rate"]
+        <= by_source["dirty"]["rate_high"]
+    )
     assert verdicts["overall"] == "fail"
     assert result.exit_code == 1
     assert verdicts["validation"]["failing_sources"] == ["dirty"]
@@ -59,7 +65,12 @@ def test_verdicts_follow_planted_rates(small_run):
 
 def test_run_folder_holds_every_output(small_run):
     _, out = small_run
-    for name in ("verdicts.json", "manifest.json", "validation.corpus_audit.sources.json", "_COMPLETE"):
+    for name in (
+        "verdicts.json",
+        "manifest.json",
+        "validation.corpus_audit.sources.json",
+        "_COMPLETE",
+    ):
         assert (out / name).exists(), name
     assert (out / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
     samples = pd.read_parquet(out / "samples")
@@ -81,13 +92,17 @@ def test_real_web_text_several_sources_english_and_chinese(spark, shared_data, t
         shared_data / "zh_cluecorpussmall_sample" / "CLUECorpusSmall_bert_sampled.txt"
     )
     out = tmp_path / "out"
-    settings = AuditSettings(corpus=str(corpus), out=str(out), sample_size=100, seed=1, source_field="")
+    settings = AuditSettings(
+        corpus=str(corpus), out=str(out), sample_size=100, seed=1, source_field=""
+    )
     result = audit(settings, spark)
     sources = set(result.sources["source"])
     assert {"c4_llamafactory", "redpajama_datajuicer_demos", "olmo_test_fixtures", "zh"} <= sources
     zh = result.sources.set_index("source").loc["zh"]
     assert zh["n_sampled"] == 100 and zh["n_read"] >= 2000
-    assert (result.sources["n_read"] == result.sources["n_eligible"] + result.sources["n_rejected"]).all()
+    assert (
+        result.sources["n_read"] == result.sources["n_eligible"] + result.sources["n_rejected"]
+    ).all()
     assert set(result.sources["verdict"]) <= {"pass", "fail", "inconclusive"}
 
 
@@ -107,7 +122,9 @@ def rates_corpus(tmp_path_factory):
 def test_sequential_plan_scores_less_with_the_same_decisions(spark, rates_corpus, tmp_path):
     common = dict(corpus=str(rates_corpus), sample_size=2000, seed=9)
     fixed = audit(AuditSettings(out=str(tmp_path / "fixed"), **common), spark)
-    seq = audit(AuditSettings(out=str(tmp_path / "seq"), sampling_plan="sequential", **common), spark)
+    seq = audit(
+        AuditSettings(out=str(tmp_path / "seq"), sampling_plan="sequential", **common), spark
+    )
     f = fixed.sources.set_index("source")
     s = seq.sources.set_index("source")
     assert f.loc["low", "verdict"] == s.loc["low", "verdict"] == "pass"
@@ -118,14 +135,18 @@ def test_sequential_plan_scores_less_with_the_same_decisions(spark, rates_corpus
     assert s.loc["high", "decided_by"] == "sprt"
     samples = pd.read_parquet(tmp_path / "seq" / "samples")
     # what was scored is a prefix of each source's random order
-    for source, group in samples.groupby("source"):
+    for _source, group in samples.groupby("source"):
         assert sorted(group["rank"]) == list(range(1, len(group) + 1))
 
 
 def test_scan_fraction_and_review_queue(spark, rates_corpus, tmp_path):
     settings = AuditSettings(
-        corpus=str(rates_corpus), out=str(tmp_path / "run"), sample_size=400, seed=4,
-        scan_fraction=0.25, review_sample_size=300,
+        corpus=str(rates_corpus),
+        out=str(tmp_path / "run"),
+        sample_size=400,
+        seed=4,
+        scan_fraction=0.25,
+        review_sample_size=300,
     )
     audit(settings, spark)
     verdicts = json.loads((tmp_path / "run" / "verdicts.json").read_text())
@@ -149,11 +170,17 @@ def test_review_labels_import_decides_the_96_percent_rule(spark, rates_corpus, t
     from assay.cli import main
 
     settings = AuditSettings(
-        corpus=str(rates_corpus), out=str(tmp_path / "run"), sample_size=50, seed=4,
+        corpus=str(rates_corpus),
+        out=str(tmp_path / "run"),
+        sample_size=50,
+        seed=4,
         review_sample_size=200,
     )
     audit(settings, spark)
-    rows = [json.loads(q) for q in (tmp_path / "run" / "review" / "review_queue.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(q)
+        for q in (tmp_path / "run" / "review" / "review_queue.jsonl").read_text().splitlines()
+    ]
     for i, row in enumerate(rows):
         row["label"] = "problematic" if i < 2 else "acceptable"
     filled = tmp_path / "labels.jsonl"

@@ -49,7 +49,9 @@ def _write_corpus(root, sizes: dict[str, int], files_per_source: int = 4):
 
 
 def _sample_ids(spark, corpus, seed, k, shard_bytes=128 * 1024 * 1024):
-    settings = AuditSettings(corpus=str(corpus), out="/tmp/unused", sample_size=k, seed=seed, shard_bytes=shard_bytes)
+    settings = AuditSettings(
+        corpus=str(corpus), out="/tmp/unused", sample_size=k, seed=seed, shard_bytes=shard_bytes
+    )
     report = read_and_sample(spark, plan_corpus(settings), settings)
     rows = draw_sample(report, k).select("source", "rank", "doc_id").collect()
     report.unpersist()

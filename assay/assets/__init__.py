@@ -58,7 +58,7 @@ PACKAGES = (
     Package("bootstrap-table", "1.19.0", "sha512-L+USHm3X9FKocx/6yngGu12yF6r6s1Ntuc+hoIK2a2QQJjHw5kcySLiE2HY/9sEaSGAOfPbfQOtBH3uKkcpqEA==", ("dist/extensions/filter-control/bootstrap-table-filter-control.css", "dist/extensions/filter-control/bootstrap-table-filter-control.min.css")),
     Package("@fortawesome/fontawesome-free", "6.6.0", "sha512-60G28ke/sXdtS9KZCpZSHHkCbdsOGEhIUGlwq6yhY74UpTiToIh8np7A8yphhM4BWsvNFtIvLpi4co+h9Mr9Ow==", ("css/all.min.css", "webfonts/fa-brands-400.woff2", "webfonts/fa-regular-400.woff2", "webfonts/fa-solid-900.woff2", "webfonts/fa-v4compatibility.woff2")),
     Package("bootstrap-datepicker", "1.9.0", "sha512-9rYYbaVOheGYxjOr/+bJCmRPihfy+LkLSg4fIFMT9Od8WwWB/MB50w0JO1eBgKUMbb7PFHQD5uAfI3ArAxZRXA==", ("dist/css/bootstrap-datepicker.min.css", "dist/js/bootstrap-datepicker.min.js")),
-    Package("@forevolve/bootstrap-dark", "1.1.0", "sha512-A3ucpEpxPoTVO490lZZCfjPXxv832l7mm1IxX3bXyxvgwnPGXDLyh7dWrphXKO8YBAu3EswbBEu3VSW8NRMW3A==", ("dist/css/bootstrap-prefers-dark.css",)),
+    Package("@forevolve/bootstrap-dark", "1.1.0", "sha512-A3ucpEpxPoTVO490lZZCfjPXxv832l7mm1IxX3bXyxvgwnPGXDLyh7dWrphXKO8YBAu3EswbBEu3VSW8NRMW3A==", ("dist/css/bootstrap-prefers-dark.min.css",)),
     Package("vega", "5.33.1", "sha512-1fArfVDUqVbb5z8n+/nVQb+VNBzx8svY6CrsyTK4Ujm4yrd9I1auoKxBAPXLCavY1LcrbHUskQbGUP8gXOzyQw==", ("build/vega.min.js",)),
     Package("vega-lite", "5.23.0", "sha512-l4J6+AWE3DIjvovEoHl2LdtCUkfm4zs8Xxx7INwZEAv+XVb6kR6vIN1gt3t2gN2gs/y4DYTs/RPoTeYAuEg6mA==", ("build/vega-lite.min.js",)),
     Package("vega-embed", "6.29.0", "sha512-PmlshTLtLFLgWtF/b23T1OwX53AugJ9RZ3qPE2c01VFAbgt3/GSNI/etzA/GzdrkceXFma+FDHNXUppKuM0U6Q==", ("build/vega-embed.min.js",)),
@@ -81,7 +81,7 @@ CDN = {
     "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": ("@fortawesome/fontawesome-free@6.6.0", "css/all.min.css"),
     "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css": ("bootstrap-datepicker@1.9.0", "dist/css/bootstrap-datepicker.min.css"),
     "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js": ("bootstrap-datepicker@1.9.0", "dist/js/bootstrap-datepicker.min.js"),
-    "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/bootstrap-prefers-dark.css": ("@forevolve/bootstrap-dark@1.1.0", "dist/css/bootstrap-prefers-dark.css"),
+    "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/bootstrap-prefers-dark.css": ("@forevolve/bootstrap-dark@1.1.0", "dist/css/bootstrap-prefers-dark.min.css"),
     "https://cdn.jsdelivr.net/npm/vega@5": ("vega@5.33.1", "build/vega.min.js"),
     "https://cdn.jsdelivr.net/npm/vega-lite@5": ("vega-lite@5.23.0", "build/vega-lite.min.js"),
     "https://cdn.jsdelivr.net/npm/vega-embed@6": ("vega-embed@6.29.0", "build/vega-embed.min.js"),
@@ -200,6 +200,7 @@ def localise_site(
         if new != text:
             page.write_text(new, encoding="utf-8")
         report.pages += 1
+    _prune(site)
     for spec, rel in sorted(needed):
         package = _BY_SPEC[spec]
         files = [rel]
@@ -213,6 +214,15 @@ def localise_site(
                 shutil.copyfile(src, dst)
                 report.copied.append(f"{package.folder}/{f}")
     return report
+
+
+def _prune(site: Path) -> None:
+    """Drop GX's stock images and fonts that no page uses (3-4 MB of tutorial GIFs per run)."""
+    text = "".join(p.read_text(encoding="utf-8") for p in site.rglob("*.html"))
+    for folder in ("static/images", "static/fonts"):
+        for path in sorted((site / folder).rglob("*")) if (site / folder).is_dir() else []:
+            if path.is_file() and path.name not in text:
+                path.unlink()
 
 
 def _relative(target: Path, page: Path) -> str:

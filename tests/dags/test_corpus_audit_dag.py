@@ -25,7 +25,9 @@ def test_dag_run_writes_verdicts_gx_result_and_data_docs(airflow_home, tmp_path)
     for source, every in (("clean", 0), ("planted", 4)):
         (corpus / source).mkdir(parents=True)
         lines = [
-            json.dumps({"id": f"{source}-{i}", "text": DIRTY if every and i % every == 0 else CLEAN})
+            json.dumps(
+                {"id": f"{source}-{i}", "text": DIRTY if every and i % every == 0 else CLEAN}
+            )
             for i in range(200)
         ]
         (corpus / source / "part.jsonl").write_text("\n".join(lines) + "\n")
@@ -35,7 +37,11 @@ def test_dag_run_writes_verdicts_gx_result_and_data_docs(airflow_home, tmp_path)
         {"corpus": str(corpus), "output_root": str(output_root), "sample_size": 150, "seed": 5},
         airflow_home,
     )
-    runs = [p for p in output_root.iterdir() if not p.name.startswith(".")] if output_root.exists() else []
+    runs = (
+        [p for p in output_root.iterdir() if not p.name.startswith(".")]
+        if output_root.exists()
+        else []
+    )
     assert len(runs) == 1, done.stdout[-4000:] + done.stderr[-4000:]
     run = runs[0]
     verdicts = json.loads((run / "verdicts.json").read_text())
