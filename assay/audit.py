@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.storagelevel import StorageLevel
 
-from assay.connections import export_to_executors
+from assay.connections import executor_access, use_in_executor
 from assay.corpus import (
     Document,
     IgnoredFile,
@@ -32,6 +32,7 @@ from assay.corpus import (
     read_shard,
 )
 from assay.incremental import annotate_shards, read_report, save_state
+from assay.parquet_pages import TextFill
 from assay.paths import file_escapes_corpus
 from assay.sample import BottomK, Candidate, review_key, sample_key
 from assay.scoring import score_partitions, scored_schema
@@ -120,7 +121,7 @@ def _read_one_shard(shard: Shard, settings: AuditSettings) -> pa.RecordBatch:
     crash_once_for_tests()
     review = BottomK(settings.review_sample_size) if settings.review_sample_size else None
     try:
-        for record in read_shard(shard, settings):
+        for record in read_shard(shard, settings, defer_text=True):  # Parquet: text for the sample only
             read[record.source] += 1
             if not isinstance(record, Document):
                 counts[(record.source, record.reason)] += 1
@@ -182,11 +183,12 @@ def over_shards(
     """Run `per_shard` on every shard, one Spark task per bin of shards (mapInArrow)."""
     bins = bin_shards(plan.shards, settings.shard_bytes)
     shards_b = spark.sparkContext.broadcast({s.index: s.to_dict() for s in plan.shards})
-    export_to_executors(spark)  # S3 endpoint/credentials as the executors' environment
+    access_b = executor_access(spark)  # S3 endpoint/credentials for the executors' environment
     bins_b = spark.sparkContext.broadcast(bins)
     settings_json = settings.to_json()
 
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        use_in_executor(access_b)
         task_settings = AuditSettings.from_json(settings_json)
         all_shards = shards_b.value
         for batch in batches:
@@ -493,13 +495,20 @@ def write_samples(scored: DataFrame, staging: Path, n_rows: int) -> None:
     write_parquet(scored, staging / "samples", n_rows, ["source", "rank"])
 
 
-def review_stage(report: DataFrame, settings: AuditSettings, staging: Path) -> dict | None:
-    """Draw and score the corpus-wide review sample; export it as a masked review queue."""
+def review_stage(
+    report: DataFrame, settings: AuditSettings, staging: Path, fill: Callable | None = None
+) -> dict | None:
+    """Draw and score the corpus-wide review sample; export it as a masked review queue.
+
+    fill: reads deferred Parquet text for the drawn rows (parquet_pages.TextFill).
+    """
     from assay.review import export_review_queue
 
     if not settings.review_sample_size:
         return None
     review = draw_review_sample(report, settings.review_sample_size)
+    if fill is not None:
+        review = fill(review)
     frame = score_sample(review, settings.policy).toPandas()
     frame = frame.sort_values(["key", "source", "shard", "locator"]).head(
         settings.review_sample_size
@@ -565,13 +574,14 @@ def run_spark_stage(spark: SparkSession, settings: AuditSettings, staging: Path)
     for f in plan.ignored[:20]:
         log.warning("not read: %s (%s); see ignored_files in manifest.json", f.relpath, f.reason)
     report, increment = read_report(spark, plan, settings)  # full, or reusing unchanged shards
+    text_fill = TextFill(spark, plan, settings)  # deferred Parquet text, read for drawn rows only
     try:
         counts = collect_counts(report)
         shard_counts = collect_shard_counts(report)
         read_counts = collect_read_counts(report)
         duplicate_ids = collect_duplicate_ids(report)
         log.info("read %d documents", sum(c["n"] for c in counts))
-        sample = draw_sample(report, settings.sample_size).persist(StorageLevel.MEMORY_AND_DISK)
+        sample = text_fill(draw_sample(report, settings.sample_size)).persist(StorageLevel.MEMORY_AND_DISK)
         sequential = None
         if settings.sampling_plan == "sequential":
             scored, sequential = score_in_rounds(sample, settings)
@@ -582,7 +592,7 @@ def run_spark_stage(spark: SparkSession, settings: AuditSettings, staging: Path)
         write_samples(scored, staging, sum(s["n_scored"] for s in stats))
         sample.unpersist()
         scored.unpersist()
-        review = review_stage(report, settings, staging)
+        review = review_stage(report, settings, staging, text_fill)
         scan = scan_stage(spark, plan, settings, staging)
         save_state(report, staging, settings)
     finally:
@@ -602,6 +612,7 @@ def run_spark_stage(spark: SparkSession, settings: AuditSettings, staging: Path)
         ),
         "ignored_files": [vars(f) for f in plan.ignored],
         "incremental": increment.to_dict(),
+        "parquet_text_bytes_read": text_fill.bytes_read(),
     }
     (staging / "stage.json").write_text(json.dumps(stage, sort_keys=True, indent=1))
     return stage

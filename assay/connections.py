@@ -8,8 +8,9 @@ AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL) and boto3's usual chain apply.
 How the values travel, without entering settings JSON, XCom, rendered templates or logs:
 - the spark-submit task resolves the connection in `pre_execute` and hands it to spark-submit as
   process environment (driver; in local mode also the executors' Python workers);
-- the driver copies it into the SparkContext's Python environment before each Spark stage, so
-  executors on a cluster get it as their workers' environment (`export_to_executors`);
+- the driver broadcasts it to the read tasks, which put it into their worker process's
+  environment (`executor_access`, `use_in_executor`): it never crosses the Py4J gateway or
+  Spark conf, so neither Py4J's DEBUG log nor the Spark UI can show it;
 - plain tasks (deciding, publishing) put it into their own process environment (`ensure`).
 Secrets are registered with Airflow's log masker; `S3Access` never shows them in its repr.
 """
@@ -156,13 +157,23 @@ def ensure(conn_id: str = "") -> S3Access:
     return access
 
 
-def export_to_executors(spark) -> None:
-    """Copy this driver's S3 environment into the Python environment of Spark's executors."""
-    environment = spark.sparkContext.environment
-    for key in EXPORTED_ENV:
-        value = os.environ.get(key)
-        if value:
-            environment[key] = value
+def executor_access(spark):
+    """This driver's S3 environment for the executors, as a broadcast (or None when unset).
+
+    A broadcast reaches executors as a file, not through the Py4J gateway (whose DEBUG log
+    prints every command) nor through Spark conf (shown in the UI and event logs).
+    """
+    found = {key: os.environ[key] for key in EXPORTED_ENV if os.environ.get(key)}
+    return spark.sparkContext.broadcast(found) if found else None
+
+
+def use_in_executor(access) -> None:
+    """In a task: put the driver's S3 environment into this worker process (boto3 reads it)."""
+    if access is None:
+        return
+    for key, value in access.value.items():
+        if key in EXPORTED_ENV and os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 def spark_submit_pre_execute(context) -> None:

@@ -164,15 +164,19 @@ class ShardReadError(RuntimeError):
     """A shard could not be read to its end (truncated or corrupt); documents before it count."""
 
 
-def read_shard(shard: Shard, settings: AuditSettings) -> Iterator[Document | Rejection]:
+def read_shard(
+    shard: Shard, settings: AuditSettings, defer_text: bool = False
+) -> Iterator[Document | Rejection]:
     """Every record of a shard, in file order, as a Document or a Rejection.
 
     Raises ShardReadError after yielding what could be read when the file is damaged.
+    defer_text: Parquet documents may come with text None, to be fetched for sampled rows
+    only (assay.parquet_pages.fetch_texts); other formats always carry their text.
     """
     if shard.container == "parquet":
         from assay.parquet import read_parquet_shard
 
-        yield from read_parquet_shard(shard, settings)
+        yield from read_parquet_shard(shard, settings, defer_text)
         return
     parse = _parse_json_line if shard.container == "jsonl" else _parse_text_line
     try:

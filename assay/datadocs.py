@@ -166,4 +166,27 @@ class AssayValidationResultsPageRenderer(ValidationResultsPageRenderer):
         panel = (validation_results.meta or {}).get(META_KEY)
         if panel:
             document.sections.insert(1, sources_section(panel))
+        banner = severity_banner(validation_results)
+        if banner is not None:
+            document.sections[0].content_blocks.insert(1, banner)
         return document
+
+
+def severity_banner(validation_results) -> TextContent | None:
+    """Say so when every failed expectation is a warning: the run does not fail on them."""
+    failed = [
+        r for r in validation_results.results if not r.success and r.expectation_config is not None
+    ]
+    severities = {
+        str(getattr(r.expectation_config.severity, "value", r.expectation_config.severity))
+        for r in failed
+    }
+    if not failed or severities != {"warning"}:
+        return None
+    text = (
+        f"Warnings only: {len(failed)} check(s) below did not hold. Their severity is 'warning': "
+        "they ask a person to look and never fail the run (the decision is in corpus_audit.sources)."
+    )
+    return TextContent(
+        text=[_e(text)], styling={"classes": ["col-12", "alert", "alert-warning", "mt-2"]}
+    )

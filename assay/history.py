@@ -214,7 +214,7 @@ def history_table(
         rise = rate - base_rate if len(rates) else math.nan
         rel = math.nan
         if len(rates) and rise >= floor and rise > 0:
-            rel = rise / base_rate if base_rate > 0 else math.inf
+            rel = rise / max(base_rate, floor, 1e-9)  # a zero baseline counts as the floor
         base_n = float(volume["n_read"].median()) if len(volume) else math.nan
         ratio = int(r.n_read) / base_n if len(volume) and base_n > 0 else math.nan
         rows.append(
@@ -224,7 +224,7 @@ def history_table(
                 "baseline_rate": base_rate,
                 "flagged_rate": rate,
                 "rate_rise": rise,
-                "rate_rise_rel": min(rel, 1e9),  # JSON has no infinity: "from zero" is a huge rise
+                "rate_rise_rel": rel,
                 "baseline_n_read": base_n,
                 "n_read": int(r.n_read),
                 "volume_ratio": ratio,

@@ -196,13 +196,14 @@ def _reused_rows(spark, state_files: list[str], remap: dict[int, int]):
     from pyspark.sql.pandas.types import from_arrow_schema
 
     from assay.audit import READ_SCHEMA
-    from assay.connections import export_to_executors
+    from assay.connections import executor_access, use_in_executor
 
-    export_to_executors(spark)
+    access_b = executor_access(spark)
     files_b = spark.sparkContext.broadcast(state_files)
     remap_b = spark.sparkContext.broadcast(remap)
 
     def task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        use_in_executor(access_b)
         for batch in batches:
             for i in batch.column(0).to_pylist():
                 yield from remapped_state(files_b.value[i], remap_b.value)

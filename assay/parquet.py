@@ -32,8 +32,14 @@ def row_group_ranges(obj: StoredObject, shard_bytes: int) -> list[tuple[int, int
     return ranges
 
 
-def read_parquet_shard(shard: Shard, settings: AuditSettings) -> Iterator[Document | Rejection]:
-    """Rows of the shard's row groups; a missing or non-string text column rejects each row."""
+def read_parquet_shard(
+    shard: Shard, settings: AuditSettings, defer_text: bool = False
+) -> Iterator[Document | Rejection]:
+    """Rows of the shard's row groups; a missing or non-string text column rejects each row.
+
+    defer_text: where metadata proves every text is a string within max_document_bytes, yield
+    Documents with text None and read text later for sampled rows only (assay.parquet_pages).
+    """
     try:
         handle = open_binary(shard.uri)
         parquet = pq.ParquetFile(handle)
@@ -56,6 +62,11 @@ def read_parquet_shard(shard: Shard, settings: AuditSettings) -> Iterator[Docume
             rows = sum(meta.row_group(i).num_rows for i in groups)
             for row in range(first_row, first_row + rows):
                 yield Rejection(shard.path_source, "missing_text_column", row)
+            return
+        if defer_text:
+            from assay.parquet_pages import read_deferred
+
+            yield from read_deferred(parquet, groups, first_row, shard, settings, _rows)
             return
         try:
             table = parquet.read_row_groups(groups, columns=wanted) if groups else None

@@ -171,7 +171,7 @@ def rate_chart(rows: list[dict], threshold: float):
         .mark_text(align="left", dx=4, dy=-6, fontSize=11, color="#111827")
         .encode(x="threshold:Q", y=alt.value(0), text="text:N")
     )
-    return (bars + points + rule + label).properties(width=560, height=max(60, 26 * len(frame)))
+    return (bars + points + rule + label).properties(width=640, height=max(60, 26 * len(frame)))
 
 
 def category_chart(rows: list[dict]):
@@ -199,7 +199,7 @@ def category_chart(rows: list[dict]):
                 legend=alt.Legend(title="category", orient="bottom"),
             ),
         )
-        .properties(width=560, height=max(60, 26 * frame["source"].nunique()))
+        .properties(width=640, height=max(60, 26 * frame["source"].nunique()))
     )
 
 
@@ -243,7 +243,7 @@ def samples_chart(rows: list[dict]):
     text = used.mark_text(align="left", dx=4, fontSize=10, color="#374151").encode(
         y=y, x="n:Q", text="label:N"
     )
-    return (bars + text).properties(width=560, height=max(60, 26 * len(order)))
+    return (bars + text).properties(width=640, height=max(60, 26 * len(order)))
 
 
 def trend_chart(trend: pd.DataFrame, threshold: float):
@@ -253,17 +253,28 @@ def trend_chart(trend: pd.DataFrame, threshold: float):
     if trend.empty or trend["run_id"].nunique() < 2:
         return None
     frame = trend.copy()
-    frame["run_time"] = pd.to_datetime(frame["run_time"], utc=True).dt.tz_convert(None)
+    times = pd.to_datetime(frame["run_time"], utc=True)
+    # One evenly spaced step per run, labelled by its UTC time (runs are rarely evenly spaced).
+    frame["run"] = times.dt.strftime("%Y-%m-%d %H:%M")
+    if frame.drop_duplicates("run_id")["run"].duplicated().any():
+        frame["run"] = frame["run"] + " · " + frame["run_id"].astype(str).str[-8:]
+    order = frame.assign(t=times).sort_values("t").drop_duplicates("run_id")["run"].tolist()
     keep = frame.groupby("source")["flagged_rate"].max().sort_values(ascending=False).head(10).index
-    frame = frame[frame["source"].isin(set(keep))]
+    frame = frame[frame["source"].isin(set(keep))][["run", "source", "flagged_rate"]]
     lines = (
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
-            x=alt.X("run_time:T", title="run time (UTC)"),
+            x=alt.X(
+                "run:O",
+                sort=order,
+                title="run (UTC)",
+                axis=alt.Axis(labelAngle=-30, labelLimit=160),
+            ),
             y=alt.Y("flagged_rate:Q", title="flagged rate", axis=alt.Axis(format="%")),
             color=alt.Color(
                 "source:N",
+                scale=alt.Scale(scheme="dark2"),
                 legend=alt.Legend(title="source", orient="bottom", columns=3, labelLimit=200),
             ),
         )
@@ -273,7 +284,7 @@ def trend_chart(trend: pd.DataFrame, threshold: float):
         .mark_rule(color="#111827", strokeDash=[6, 4])
         .encode(y="threshold:Q")
     )
-    return (lines + rule).properties(width=560, height=220)
+    return (lines + rule).properties(width=640, height=220)
 
 
 # ---- page --------------------------------------------------------------------------------------
@@ -291,7 +302,8 @@ section p.lead{margin:0 0 10px;color:var(--muted);font-size:13px}img.chart{max-w
 .b-fail{background:var(--fail)}.b-inconclusive{background:var(--inc)}.b-pass{background:var(--pass)}.b-warn{background:var(--warn)}
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{border-bottom:1px solid var(--line);padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#f1f5f9;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.src{max-width:240px;word-break:break-word;font-weight:600}ul.ev{margin:0;padding-left:16px}ul.ev code{background:#f1f5f9;padding:0 4px;border-radius:3px;word-break:break-all}
+td.src{min-width:110px;max-width:220px;overflow-wrap:anywhere;font-weight:600}th.ev,td.ev{min-width:240px}.scroll{overflow-x:auto}ul.ev{margin:0;padding-left:16px}ul.ev code{background:#f1f5f9;padding:0 4px;border-radius:3px;overflow-wrap:anywhere}
+tr.warnrow td{border-top:none;color:var(--warn);padding-top:0}tr.warnrow div{margin:2px 0}.tile .badge{font-size:17px;padding:3px 12px;margin:4px 0}
 .warn{color:var(--warn)}.empty{color:var(--muted);font-style:italic}footer{color:var(--muted);font-size:12px;margin-top:24px}
 """
 
@@ -310,36 +322,38 @@ def _pct(value: float) -> str:
 
 def _table(rows: list[dict]) -> str:
     head = (
-        "<tr><th>source</th><th>decision</th><th>read</th><th>rejected</th><th>sampled</th><th>scored</th>"
-        "<th>flagged</th><th>rate</th><th>interval</th><th>driving categories</th><th>evidence (masked)</th><th>warnings</th></tr>"
+        "<tr><th>source</th><th>decision</th><th>read</th><th>rejected</th><th>sampled</th>"
+        "<th>scored</th><th>flagged</th><th>rate</th><th>interval</th><th>driving categories</th>"
+        '<th class="ev">evidence (masked)</th></tr>'
     )
     body = []
     for r in rows:
         cats = (
-            ", ".join(f"{_e(c)} {k:,}" for c, k in r["categories"])
+            ", ".join(f"{_e(c)}&nbsp;{k:,}" for c, k in r["categories"])
             or '<span class="empty">none</span>'
         )
-        ev = (
-            '<ul class="ev">'
-            + "".join(
-                f"<li>{_e(x['category'])}: <code>{_e(x['masked'])}</code></li>"
-                for x in r["evidence"]
-            )
-            + "</ul>"
-            if r["evidence"]
-            else '<span class="empty">none</span>'
+        items = "".join(
+            f"<li>{_e(x['category'])}: <code>{_e(x['masked'])}</code></li>" for x in r["evidence"]
         )
-        warns = "<br>".join(
-            f'<span class="badge b-warn">warning</span> <span class="warn">{_e(w)}</span>'
-            for w in r["warnings"]
-        )
+        ev = f'<ul class="ev">{items}</ul>' if items else '<span class="empty">none</span>'
+        if r["interval_method"] == "census":
+            interval = "exact (whole source)"
+        else:
+            interval = f"{_pct(r['rate_low'])} – {_pct(r['rate_high'])}"
         body.append(
-            f'<tr><td class="src">{_e(r["source"])}</td><td>{_badge(r["verdict"])}</td><td class="num">{r["n_read"]:,}</td>'
-            f'<td class="num">{r["n_rejected"]:,}</td><td class="num">{r["n_sampled"]:,}</td><td class="num">{r["n_used"]:,}</td>'
+            f'<tr><td class="src">{_e(r["source"])}</td><td>{_badge(r["verdict"])}</td>'
+            f'<td class="num">{r["n_read"]:,}</td><td class="num">{r["n_rejected"]:,}</td>'
+            f'<td class="num">{r["n_sampled"]:,}</td><td class="num">{r["n_used"]:,}</td>'
             f'<td class="num">{r["n_flagged"]:,}</td><td class="num">{_pct(r["flagged_rate"])}</td>'
-            f'<td class="num">{_pct(r["rate_low"])} – {_pct(r["rate_high"])}</td><td>{cats}</td><td>{ev}</td><td>{warns}</td></tr>'
+            f'<td class="num">{interval}</td><td>{cats}</td><td class="ev">{ev}</td></tr>'
         )
-    return f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
+        if r["warnings"]:
+            warns = "".join(
+                f'<div><span class="badge b-warn">warning</span> {_e(w)}</div>'
+                for w in r["warnings"]
+            )
+            body.append(f'<tr class="warnrow"><td></td><td colspan="10">{warns}</td></tr>')
+    return f'<div class="scroll"><table><thead>{head}</thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def _section(title: str, lead: str, body: str) -> str:

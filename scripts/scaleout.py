@@ -367,6 +367,20 @@ def preflight() -> str | None:
     return cluster.postgres_problem()
 
 
+def stack_problem() -> str | None:
+    """A known-bad combination in the installed stack (a failure, not a reason to skip)."""
+    from importlib.metadata import version
+
+    spark_provider = version("apache-airflow-providers-apache-spark")
+    if tuple(int(x) for x in spark_provider.split(".")[:2]) < (5, 5):
+        return (
+            f"apache-airflow-providers-apache-spark {spark_provider} cannot be imported in Airflow 3.3 "
+            "task processes (it imports airflow.settings.WEB_COLORS, which the task runner's ORM block "
+            "removes); pin apache-airflow-providers-apache-spark==5.6.0"
+        )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -393,6 +407,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def _interrupt(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
+
+    problem = stack_problem()
+    if problem:
+        print(f"PROBLEM: {problem}\nscaleout: FAILED")
+        if args.report:
+            args.report.write_text(json.dumps({"problems": [problem]}))
+        return 1
 
     signal.signal(signal.SIGTERM, _interrupt)
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="assay-scaleout-"))).resolve()
@@ -467,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"failure run: {report['runs']['failures']['state']} {report['runs']['failures']['tasks']}"
             )
     except BaseException as exc:  # noqa: BLE001 (recorded, then everything is stopped)
+        timer.lap("failed_step_s")
         report["error"] = f"{type(exc).__name__}: {exc}"
         say(f"error: {report['error']}")
         for service in procs.services:

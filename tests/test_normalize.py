@@ -65,3 +65,15 @@ def test_leetspeak_folding_is_one_to_one(raw: str, folded: str):
 
 def test_fold_term_matches_text_folding():
     assert fold_term("ＡＢＣ") == normalize("abc").text
+
+
+def test_expanding_compatibility_characters_keep_offsets():
+    text = "他说……你个傻比！ﬁne"  # U+2026 -> "...", U+FF01 -> "!", U+FB01 -> "fi"
+    norm = normalize(text)
+    assert norm.text == "他说......你个傻比!fine"
+    assert _span_text(text, "你个傻比") == "你个傻比"
+    assert _span_text(text, "fine") == "ﬁne"
+
+
+def test_decomposed_accents_fold_like_precomposed():
+    assert normalize("Cafe\u0301 GROSSE").text == normalize("Café grosse").text

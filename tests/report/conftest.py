@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,17 @@ def build(corpus: Path, second: bool) -> None:
         rng,
     )
     _write(corpus / "hostile.jsonl", HOSTILE, 200, 0, "", rng)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def vendored_assets() -> None:
+    """Data Docs' CSS/JS, fetched by the build step (`python -m assay.assets`); fetched here if missing."""
+    from assay.assets import fetch, vendored
+
+    if not vendored():
+        if not shutil.which("npm"):
+            pytest.skip("Data Docs assets not fetched and npm absent: run `python -m assay.assets`")
+        fetch()
 
 
 @pytest.fixture(scope="session")

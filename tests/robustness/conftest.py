@@ -33,7 +33,7 @@ CHROMIUM = Path(os.environ.get("ASSAY_CHROMIUM", "/usr/bin/chromium"))
 # Planted in source names (they reach Data Docs) and in document texts (samples, review export).
 PWN_SCRIPT = "<script>document.title='pwned'</script>"
 PWN_IMG = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
-PWN_MARKDOWN = "**bold** [click](javascript:alert(1)) \x1b[31mred\x07 `code` \u202eevil"
+PWN_MARKDOWN = "**bold** [click](javascript:alert(1)) `code` \u202eevil"
 HOSTILE_SOURCES = (PWN_SCRIPT, PWN_IMG, PWN_MARKDOWN)
 # Values the default policy's detectors find; they must never appear in clear outside samples/.
 SECRET_VALUES = ("alice.pwn@example.com", "4111 1111 1111 1111", "AKIAQ3EGRGK5TXLPWN7Z")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 import threading
@@ -190,6 +191,12 @@ def _commit_many(out: str, run_id: str, rounds: int) -> None:
         commit(staging, Path(out))
 
 
+def _read_at(folder: int, name: str) -> str:
+    fd = os.open(name, os.O_RDONLY, dir_fd=folder)
+    with os.fdopen(fd) as handle:
+        return handle.read()
+
+
 def test_concurrent_commits_never_show_a_half_written_run(tmp_path):
     from assay.publish import COMPLETE_MARKER
 
@@ -202,12 +209,22 @@ def test_concurrent_commits_never_show_a_half_written_run(tmp_path):
     deadline = time.monotonic() + 120
     while any(w.is_alive() for w in writers) and time.monotonic() < deadline:
         try:
-            names = {p.name for p in out.iterdir()}
-            writer = json.loads((out / "verdicts.json").read_text())["writer"]
-            parts = {(out / f"part-{n}.txt").read_text() for n in range(20)}
-        except (FileNotFoundError, NotADirectoryError):
-            continue  # between runs: the folder is briefly absent, never partial
-        assert COMPLETE_MARKER in names and len(names) == 22
+            # A reader opens the run folder once and reads inside it (what a folder handle sees).
+            folder = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            continue  # between two commits the folder is briefly absent, never partial
+        try:
+            names = set(os.listdir(folder))
+            writer = json.loads(_read_at(folder, "verdicts.json"))["writer"]
+            parts = {_read_at(folder, f"part-{n}.txt") for n in range(20)}
+            current = os.stat(out).st_ino == os.fstat(folder).st_ino
+        except FileNotFoundError:
+            current = False
+        finally:
+            os.close(folder)
+        if not current:
+            continue  # the run this handle saw was replaced meanwhile; its old copy is being deleted
+        assert COMPLETE_MARKER in names and len(names) == 22, names
         assert parts == {f"{writer}\n" * 200}, "a reader saw parts of two different runs"
         seen += 1
     for w in writers:
