@@ -121,7 +121,8 @@ def _read_one_shard(shard: Shard, settings: AuditSettings) -> pa.RecordBatch:
     crash_once_for_tests()
     review = BottomK(settings.review_sample_size) if settings.review_sample_size else None
     try:
-        for record in read_shard(shard, settings, defer_text=True):  # Parquet: text for the sample only
+        # Parquet text may be deferred: read later for sampled rows only (parquet_pages).
+        for record in read_shard(shard, settings, defer_text=True):
             read[record.source] += 1
             if not isinstance(record, Document):
                 counts[(record.source, record.reason)] += 1
@@ -581,7 +582,8 @@ def run_spark_stage(spark: SparkSession, settings: AuditSettings, staging: Path)
         read_counts = collect_read_counts(report)
         duplicate_ids = collect_duplicate_ids(report)
         log.info("read %d documents", sum(c["n"] for c in counts))
-        sample = text_fill(draw_sample(report, settings.sample_size)).persist(StorageLevel.MEMORY_AND_DISK)
+        sample = text_fill(draw_sample(report, settings.sample_size))
+        sample = sample.persist(StorageLevel.MEMORY_AND_DISK)
         sequential = None
         if settings.sampling_plan == "sequential":
             scored, sequential = score_in_rounds(sample, settings)

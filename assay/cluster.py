@@ -481,15 +481,19 @@ def read_event_log(event_dir: Path, app_id: str) -> list[dict]:
 
 
 def app_summary(events: list[dict], cluster: SparkCluster) -> dict:
-    """Executors (and their workers), tasks each ran, failed task attempts, removed executors."""
+    """Executors (and their workers), tasks each ran, failed attempts, removed executors, py-files."""
     executors: dict[str, int | None] = {}
     succeeded: dict[str, int] = {}
     failed: list[dict] = []
     removed: list[dict] = []
     completed = False
+    py_files = ""
     for e in events:
         kind = e["Event"]
-        if kind == "SparkListenerExecutorAdded":
+        if kind == "SparkListenerEnvironmentUpdate":
+            props = e.get("Spark Properties") or {}
+            py_files = dict(props).get("spark.submit.pyFiles", "") if props else ""
+        elif kind == "SparkListenerExecutorAdded":
             url = e["Executor Info"].get("Log Urls", {}).get("stdout", "")
             executors[e["Executor ID"]] = cluster.worker_of_url(url)
         elif kind == "SparkListenerTaskEnd":
@@ -512,6 +516,7 @@ def app_summary(events: list[dict], cluster: SparkCluster) -> dict:
         "tasks_failed": failed,
         "executors_removed": removed,
         "completed": completed,
+        "py_files": py_files,
     }
 
 
@@ -764,3 +769,60 @@ class AirflowClient:
                     f"DAG run {dag_id}/{run_id} still {run['state']} after {timeout:.0f} s"
                 )
             time.sleep(1.0)
+
+
+# ---- deployment chores (docker/compose.yaml's airflow-init runs these) ------------------------
+
+
+def write_passwords(home: Path, user: str, password: str) -> Path:
+    """The simple auth manager's password file, so Airflow never generates and logs one."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "passwords.json"
+    path.write_text(json.dumps({user: password}))
+    path.chmod(0o600)
+    return path
+
+
+def ensure_bucket(name: str) -> None:
+    """Create the corpus bucket on the store named by the standard AWS environment, if missing."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if name not in existing:
+        s3.create_bucket(Bucket=name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m assay.cluster package|passwords|bucket`: one-shot steps of a deployment."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m assay.cluster", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("package", help="zip the library for spark-submit --py-files")
+    p.add_argument("--dest", type=Path, default=REPO_ROOT / "build")
+    p = sub.add_parser(
+        "passwords", help="write the operator's password file (from the environment)"
+    )
+    p.add_argument("--home", type=Path, default=Path(os.environ.get("AIRFLOW_HOME", ".")))
+    p.add_argument("--user-var", default="AIRFLOW_OPERATOR_USER")
+    p.add_argument("--password-var", default="AIRFLOW_OPERATOR_PASSWORD")
+    p = sub.add_parser("bucket", help="create an object-store bucket if it does not exist")
+    p.add_argument("name")
+    args = parser.parse_args(argv)
+    if args.command == "package":
+        print(build_py_files(args.dest))
+    elif args.command == "passwords":
+        password = os.environ.get(args.password_var, "")
+        if not password:
+            parser.error(f"set {args.password_var}")
+        user = os.environ.get(args.user_var, "operator")
+        print(write_passwords(args.home, user, password))
+    else:
+        ensure_bucket(args.name)
+        print(f"bucket {args.name} ready")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -89,7 +89,11 @@ def from_airflow(conn_id: str) -> S3Access | None:
     try:
         conn = BaseHook.get_connection(conn_id)
     except Exception as exc:  # AirflowNotFoundException and friends: not defined here
-        log.info("Airflow connection %s not available (%s); using the environment", conn_id, type(exc).__name__)
+        log.info(
+            "Airflow connection %s not available (%s); using the environment",
+            conn_id,
+            type(exc).__name__,
+        )
         return None
     wrapped = AwsConnectionWrapper(conn)
     access = S3Access(
@@ -141,7 +145,13 @@ def resolve(conn_id: str = "") -> S3Access:
 
 def apply(access: S3Access) -> None:
     """Make this process (and any child it starts) use `access`."""
-    for key in ("AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+    for key in (
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ):
         value = access.env().get(key)
         if value:
             os.environ[key] = value

@@ -188,7 +188,7 @@ def read_shard(
         raise ShardReadError(f"{shard.relpath}: {_describe(exc)}") from exc
     except Exception as exc:  # zstandard raises its own error type
         if type(exc).__module__.startswith("zstandard"):
-            raise ShardReadError(f"{shard.relpath}: corrupt zstd data ({exc})") from exc
+            raise ShardReadError(f"{shard.relpath}: corrupt zstd data ({exc}); re-upload or exclude it") from exc
         raise
 
 
@@ -203,10 +203,45 @@ def _open_stream(shard: Shard) -> io.BufferedIOBase:
     if shard.compression == "gzip":
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     if shard.compression == "zstd":
+        return _ZstdStream(raw)  # type: ignore[return-value]
+    return raw  # type: ignore[return-value]
+
+
+class _ZstdStream:
+    """zstd frames one after another; a file that ends inside a frame raises EOFError.
+
+    (zstandard's stream_reader returns a truncated file's data as if it were complete.)
+    """
+
+    def __init__(self, raw) -> None:
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[return-value]
-    return raw  # type: ignore[return-value]
+        self._raw, self._dctx = raw, zstandard.ZstdDecompressor()
+        self._frame, self._in_frame = self._dctx.decompressobj(), False
+
+    def read(self, n: int = -1) -> bytes:
+        while True:
+            data = self._raw.read(64 * 1024)
+            if not data:
+                if self._in_frame:
+                    raise EOFError("zstd frame ends early")
+                return b""
+            out = []
+            while data:
+                self._in_frame = True
+                out.append(self._frame.decompress(data))
+                data = b""
+                if self._frame.eof:
+                    data = self._frame.unused_data
+                    self._frame, self._in_frame = self._dctx.decompressobj(), False
+            if any(out):
+                return b"".join(out)
+
+    def __enter__(self) -> _ZstdStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._raw.close()
 
 
 def _shard_lines(shard: Shard) -> Iterator[tuple[int, bytes]]:
@@ -256,8 +291,9 @@ def iter_lines(stream, base: int, with_terminator: bool = False) -> Iterator[tup
     """Split a byte stream on \\n, \\r\\n and \\r, yielding (offset, line)."""
     offset = base
     tail = b""
+    read = getattr(stream, "read1", stream.read)  # read1: a damaged stream keeps what came before
     while True:
-        chunk = stream.read(BLOCK_BYTES)
+        chunk = read(BLOCK_BYTES)
         if not chunk:
             break
         cut = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))

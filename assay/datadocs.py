@@ -94,11 +94,17 @@ def sources_section(panel: dict) -> RenderedSectionContent:
     threshold = panel.get("max_flagged_rate")
     figures = []
     reasons = []
+    warned = []
     for r in rows:
-        warnings = "<br>".join(
-            f'<span class="badge badge-warning">warning</span> {_e(w)}'
-            for w in r.get("warnings") or []
-        )
+        for w in r.get("warnings") or []:
+            warned.append(
+                [
+                    f"<strong>{_e(r['source'])}</strong>",
+                    '<span class="badge badge-warning">warning</span>',
+                    _e(w),
+                ]
+            )
+        count = len(r.get("warnings") or [])
         figures.append(
             [
                 f"<strong>{_e(r['source'])}</strong>",
@@ -109,8 +115,10 @@ def sources_section(panel: dict) -> RenderedSectionContent:
                 f"{int(r.get('n_used', 0)):,}",
                 f"{int(r.get('n_flagged', 0)):,}",
                 _pct(r.get("flagged_rate")),
-                f"{_pct(r.get('rate_low'))} – {_pct(r.get('rate_high'))}",
-                warnings or "—",
+                "exact (whole source)"
+                if r.get("interval_method") == "census"
+                else f"{_pct(r.get('rate_low'))} – {_pct(r.get('rate_high'))}",
+                f'<span class="badge badge-warning">{count}</span>' if count else "—",
             ]
         )
         categories = ", ".join(f"{_e(c)} ({int(k):,})" for c, k in r.get("categories") or []) or "—"
@@ -155,6 +163,15 @@ def sources_section(panel: dict) -> RenderedSectionContent:
             styling=_STYLE,
         ),
     ]
+    if warned:
+        blocks.append(
+            RenderedTableContent(
+                table=warned,
+                header="<h6 class='mt-3'>Trend warnings (history checks; they do not fail the run)</h6>",
+                header_row=["Source", "Severity", "Warning"],
+                styling=_STYLE,
+            )
+        )
     return RenderedSectionContent(section_name="Sources", content_blocks=blocks)
 
 

@@ -169,6 +169,17 @@ def append_metrics(root: str, frame: pd.DataFrame) -> str:
     return uri
 
 
+def record_metrics(root: str, frame: pd.DataFrame) -> str:
+    """`append_metrics` for a finishing run: a store that cannot be written is logged, not fatal."""
+    try:
+        return append_metrics(root, frame)
+    except Exception as exc:  # the verdicts stand; only the history misses this run
+        log.error(
+            "metrics store %s not written (%s): this run will be missing from trends", root, exc
+        )
+        return ""
+
+
 def read_metrics(root: str, corpus: str) -> pd.DataFrame:
     """Every stored row of this corpus (all runs, all policies), oldest first."""
     prefix = corpus_prefix(root, corpus)

@@ -41,11 +41,30 @@ POINTER_DIR = "_incremental"
 # Any other setting, including ones added later, is part of the fingerprint.
 NOT_READ_SHAPING = frozenset(
     {
-        "corpus", "out", "run_id", "policy", "max_flagged_rate", "max_rejected_rate",
-        "confidence", "interval_method", "decision_rule", "on_shard_error", "sampling_plan",
-        "sprt_alpha", "sprt_beta", "sprt_margin", "sprt_batch", "include", "exclude",
-        "shard_bytes", "aws_conn_id", "incremental", "scan_fraction",
-        "min_review_acceptable", "min_scan_acceptable", "extra",
+        "corpus",
+        "out",
+        "run_id",
+        "policy",
+        "max_flagged_rate",
+        "max_rejected_rate",
+        "confidence",
+        "interval_method",
+        "decision_rule",
+        "on_shard_error",
+        "sampling_plan",
+        "sprt_alpha",
+        "sprt_beta",
+        "sprt_margin",
+        "sprt_batch",
+        "include",
+        "exclude",
+        "shard_bytes",
+        "aws_conn_id",
+        "incremental",
+        "scan_fraction",
+        "min_review_acceptable",
+        "min_scan_acceptable",
+        "extra",
     }
 )
 
@@ -125,7 +144,9 @@ def find_baseline(settings: AuditSettings, schema: pa.Schema) -> tuple[Baseline 
     for index, s in enumerate(manifest["shards"]):
         if s.get("error"):
             continue  # read again: the failure may have been transient
-        ident = shard_identity(s["uri"], s["relpath"], s["range"][0], s["range"][1], s["size"], s["version"])
+        ident = shard_identity(
+            s["uri"], s["relpath"], s["range"][0], s["range"][1], s["size"], s["version"]
+        )
         shards[ident] = (index, s.get("run_id") or manifest["run_id"])
     files = [_join(run_uri, STATE_DIR, name) for name in state["files"]]
     return Baseline(ref["run_id"], run_uri, files, shards), ""
@@ -155,18 +176,24 @@ def read_report(spark, plan, settings: AuditSettings):
     """
     from pyspark.storagelevel import StorageLevel
 
-    from assay.audit import CorpusPlan, READ_SCHEMA, read_and_sample
+    from assay.audit import READ_SCHEMA, CorpusPlan, read_and_sample
 
     if not settings.incremental:
-        return read_and_sample(spark, plan, settings), Increment("full", "incremental is off", n_read=len(plan.shards))
+        return read_and_sample(spark, plan, settings), Increment(
+            "full", "incremental is off", n_read=len(plan.shards)
+        )
     baseline, reason = find_baseline(settings, READ_SCHEMA)
     if baseline is None:
         log.info("incremental: full read (%s)", reason)
-        return read_and_sample(spark, plan, settings), Increment("full", reason, n_read=len(plan.shards))
+        return read_and_sample(spark, plan, settings), Increment(
+            "full", reason, n_read=len(plan.shards)
+        )
     remap: dict[int, int] = {}
     reused: dict[int, str] = {}
     for shard in plan.shards:
-        ident = shard_identity(shard.uri, shard.relpath, shard.start, shard.end, shard.size, shard.version)
+        ident = shard_identity(
+            shard.uri, shard.relpath, shard.start, shard.end, shard.size, shard.version
+        )
         if ident in baseline.shards:
             old, read_by = baseline.shards[ident]
             remap[old] = shard.index
@@ -174,11 +201,16 @@ def read_report(spark, plan, settings: AuditSettings):
     fresh = [s for s in plan.shards if s.index not in reused]
     log.info(
         "incremental against %s: %d shards reused, %d to read, %d gone",
-        baseline.run_id, len(reused), len(fresh), len(baseline.shards) - len(reused),
+        baseline.run_id,
+        len(reused),
+        len(fresh),
+        len(baseline.shards) - len(reused),
     )
     parts = []
     if fresh:
-        parts.append(read_and_sample(spark, CorpusPlan(fresh, plan.ignored, plan.root_name), settings))
+        parts.append(
+            read_and_sample(spark, CorpusPlan(fresh, plan.ignored, plan.root_name), settings)
+        )
     if remap:
         parts.append(_reused_rows(spark, baseline.state_files, remap))
     if not parts:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from assay.settings import AuditSettings
+from assay.settings import AuditSettings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,9 @@ def settings_from_params(params: dict, airflow_run_id: str) -> AuditSettings:
     data["run_id"] = safe_run_id(airflow_run_id)
     include = data.pop("include", None) or []
     exclude = data.pop("exclude", None) or []
+    for name, globs in (("include", include), ("exclude", exclude)):
+        if isinstance(globs, str) or not isinstance(globs, list | tuple):
+            raise SettingsError(f"{name} {globs!r}: give a list of glob patterns")
     settings = AuditSettings.from_params(
         {**data, "include": tuple(include), "exclude": tuple(exclude)}
     )

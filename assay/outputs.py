@@ -121,11 +121,15 @@ def rebuild_data_docs(root_uri: str, attempts: int = 8) -> str:
             else:
                 s3.write_bytes(index_uri, page, if_match=current[1])
         except s3.PreconditionFailed:
-            log.info("Data Docs: another run switched the index first; rebuilding (try %d)", attempt + 2)
+            log.info(
+                "Data Docs: another run switched the index first; rebuilding (try %d)", attempt + 2
+            )
             continue
         log.info("Data Docs for %d runs: %s", len(runs), index_uri)
         return index_uri
-    raise RuntimeError(f"Data Docs at {index_uri}: lost {attempts} concurrent rebuilds; retry the task")
+    raise RuntimeError(
+        f"Data Docs at {index_uri}: lost {attempts} concurrent rebuilds; retry the task"
+    )
 
 
 def _build_and_upload(root_uri: str, runs: dict, build_uri: str) -> None:
@@ -137,7 +141,10 @@ def _build_and_upload(root_uri: str, runs: dict, build_uri: str) -> None:
         gx_dir = project / "gx"
         for run, items in sorted(runs.items()):
             for rest, _, _ in items:
-                for prefix, target in ((GX_VALIDATIONS, "uncommitted/validations/"), (GX_EXPECTATIONS, "expectations/")):
+                for prefix, target in (
+                    (GX_VALIDATIONS, "uncommitted/validations/"),
+                    (GX_EXPECTATIONS, "expectations/"),
+                ):
                     if rest.startswith(prefix) and rest.endswith(".json"):
                         dest = gx_dir / target / rest[len(prefix) :]
                         s3.download_file(f"{root_uri.rstrip('/')}/{run}/{rest}", dest)

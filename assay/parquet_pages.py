@@ -131,7 +131,9 @@ class ByteSource:
         self._fd: int | None = None
         if not shard.uri.startswith("s3://"):
             if str(os.stat(shard.uri).st_mtime_ns) != shard.version:
-                raise ShardReadError(f"{shard.relpath}: changed since it was listed; rerun the audit")
+                raise ShardReadError(
+                    f"{shard.relpath}: changed since it was listed; rerun the audit"
+                )
             self._fd = os.open(shard.uri, os.O_RDONLY)
 
     def read(self, start: int, end: int) -> bytes:
@@ -180,7 +182,9 @@ def text_column(parquet: pq.ParquetFile, text_field: str) -> int | None:
     return None
 
 
-def deferrable(parquet: pq.ParquetFile, group: int, column: int, settings: AuditSettings, shard: Shard) -> bool:
+def deferrable(
+    parquet: pq.ParquetFile, group: int, column: int, settings: AuditSettings, shard: Shard
+) -> bool:
     """True when metadata proves every row's text is a string within max_document_bytes."""
     chunk = parquet.metadata.row_group(group).column(column)
     required = parquet.schema.column(column).max_definition_level == 0
@@ -200,7 +204,12 @@ def deferrable(parquet: pq.ParquetFile, group: int, column: int, settings: Audit
 
 
 def read_deferred(
-    parquet: pq.ParquetFile, groups: list[int], first_row: int, shard: Shard, settings: AuditSettings, rows_fn
+    parquet: pq.ParquetFile,
+    groups: list[int],
+    first_row: int,
+    shard: Shard,
+    settings: AuditSettings,
+    rows_fn,
 ) -> Iterator[Document | Rejection]:
     """Rows of `groups`; text left for pass 2 where metadata allows, else read as before."""
     column = text_column(parquet, settings.text_field)
@@ -215,17 +224,25 @@ def read_deferred(
                 yield from _id_rows(table, n, row, shard, settings)
             else:
                 wanted = [settings.text_field, *keys]
-                yield from rows_fn(parquet.read_row_groups([g], columns=wanted), row, shard, settings)
+                yield from rows_fn(
+                    parquet.read_row_groups([g], columns=wanted), row, shard, settings
+                )
         except (OSError, pa.ArrowException) as exc:
             raise ShardReadError(f"{shard.relpath}: cannot read row group {g} ({exc})") from exc
         row += n
 
 
 def _id_rows(table: pa.Table | None, n: int, first_row: int, shard: Shard, settings: AuditSettings):
-    ids = table.column(settings.id_field).to_pylist() if table is not None and settings.id_field in table.column_names else None
+    ids = (
+        table.column(settings.id_field).to_pylist()
+        if table is not None and settings.id_field in table.column_names
+        else None
+    )
     sources = (
         table.column(settings.source_field).to_pylist()
-        if table is not None and settings.source_field and settings.source_field in table.column_names
+        if table is not None
+        and settings.source_field
+        and settings.source_field in table.column_names
         else None
     )
     for i in range(n):
@@ -305,7 +322,9 @@ def _read_header(source: ByteSource, pos: int, end: int) -> tuple[dict, int]:
             step *= 4
 
 
-def fetch_texts(shard: Shard, rows: list[int], settings: AuditSettings) -> tuple[dict[int, str], int]:
+def fetch_texts(
+    shard: Shard, rows: list[int], settings: AuditSettings
+) -> tuple[dict[int, str], int]:
     """Text of the given row numbers of a Parquet shard, and the text bytes that took."""
     source = ByteSource(shard)
     try:
@@ -349,13 +368,19 @@ def _rows_by_group(parquet: pq.ParquetFile, rows: list[int]) -> dict[int, tuple[
     return out
 
 
-def _from_pyarrow(parquet, group, group_first, wanted, settings, source: ByteSource, why) -> dict[int, str]:
+def _from_pyarrow(
+    parquet, group, group_first, wanted, settings, source: ByteSource, why
+) -> dict[int, str]:
     texts = parquet.read_row_group(group, columns=[settings.text_field]).column(0).to_pylist()
-    source.bytes_read += _chunk(parquet, group, parquet.schema_arrow.get_field_index(settings.text_field)).total_compressed_size
+    source.bytes_read += _chunk(
+        parquet, group, parquet.schema_arrow.get_field_index(settings.text_field)
+    ).total_compressed_size
     return {r: texts[r - group_first] for r in wanted}
 
 
-def _from_pages(source: ByteSource, parquet, group: int, column: int, group_first: int, wanted: list[int]) -> dict[int, str]:
+def _from_pages(
+    source: ByteSource, parquet, group: int, column: int, group_first: int, wanted: list[int]
+) -> dict[int, str]:
     chunk = _chunk(parquet, group, column)
     codec = CODECS.get(_codec_id(chunk.compression), "unsupported")
     if codec == "unsupported":
@@ -364,7 +389,9 @@ def _from_pages(source: ByteSource, parquet, group: int, column: int, group_firs
     pages = page_locations(source, parquet, group, column)
     dictionary: list[bytes] | None = None
     if chunk.has_dictionary_page:
-        dictionary = _dictionary(source, chunk, pages[0].offset if pages else chunk.data_page_offset, codec)
+        dictionary = _dictionary(
+            source, chunk, pages[0].offset if pages else chunk.data_page_offset, codec
+        )
     found: dict[int, str] = {}
     local = [r - group_first for r in wanted]
     for i, page in enumerate(pages):
@@ -372,13 +399,28 @@ def _from_pages(source: ByteSource, parquet, group: int, column: int, group_firs
         in_page = [r for r in local if page.first_row <= r < last]
         if not in_page:
             continue
-        values = _decode_page(source.read(page.offset, page.offset + page.size), codec, max_def, dictionary, [r - page.first_row for r in in_page])
+        values = _decode_page(
+            source.read(page.offset, page.offset + page.size),
+            codec,
+            max_def,
+            dictionary,
+            [r - page.first_row for r in in_page],
+        )
         for r, value in zip(in_page, values, strict=True):
             found[r + group_first] = value
     return found
 
 
-_CODEC_NAMES = {"UNCOMPRESSED": 0, "SNAPPY": 1, "GZIP": 2, "LZO": 3, "BROTLI": 4, "LZ4": 5, "ZSTD": 6, "LZ4_RAW": 7}
+_CODEC_NAMES = {
+    "UNCOMPRESSED": 0,
+    "SNAPPY": 1,
+    "GZIP": 2,
+    "LZO": 3,
+    "BROTLI": 4,
+    "LZ4": 5,
+    "ZSTD": 6,
+    "LZ4_RAW": 7,
+}
 
 
 def _codec_id(name: str) -> int:
@@ -437,7 +479,11 @@ def _rle_hybrid(buf: bytes, pos: int, end: int, width: int, count: int) -> np.nd
             groups = header >> 1
             nbytes = groups * width
             bits = np.unpackbits(np.frombuffer(buf, np.uint8, nbytes, pos), bitorder="little")
-            values = bits.reshape(-1, width).astype(np.int64) @ (1 << np.arange(width, dtype=np.int64)) if width else np.zeros(groups * 8, np.int64)
+            values = (
+                bits.reshape(-1, width).astype(np.int64) @ (1 << np.arange(width, dtype=np.int64))
+                if width
+                else np.zeros(groups * 8, np.int64)
+            )
             take = min(len(values), count - n)
             out[n : n + take] = values[:take]
             n += take
@@ -454,7 +500,9 @@ def _rle_hybrid(buf: bytes, pos: int, end: int, width: int, count: int) -> np.nd
     return out
 
 
-def _decode_page(data: bytes, codec: str | None, max_def: int, dictionary, positions: list[int]) -> list[str]:
+def _decode_page(
+    data: bytes, codec: str | None, max_def: int, dictionary, positions: list[int]
+) -> list[str]:
     """The values at `positions` (rows within the page) of one data page, as strings."""
     reader = _Thrift(data)
     header = reader.struct()
@@ -539,7 +587,9 @@ class TextFill:
             table = pa.Table.from_batches(list(batches), schema=arrow_schema)
             if table.num_rows == 0:
                 return
-            filled, n_bytes = fill_table(table, shards_b.value, AuditSettings.from_json(settings_json))
+            filled, n_bytes = fill_table(
+                table, shards_b.value, AuditSettings.from_json(settings_json)
+            )
             counter.add(n_bytes)
             yield from filled.to_batches()
 
@@ -547,7 +597,9 @@ class TextFill:
         return frame.repartition(parts, "shard").mapInArrow(task, frame.schema)
 
 
-def fill_table(table: pa.Table, shards: dict[int, dict], settings: AuditSettings) -> tuple[pa.Table, int]:
+def fill_table(
+    table: pa.Table, shards: dict[int, dict], settings: AuditSettings
+) -> tuple[pa.Table, int]:
     """Rows with null text from a Parquet shard get their text; returns the table and bytes read."""
     texts = table.column("text").to_pylist()
     shard_ids = table.column("shard").to_pylist()

@@ -89,4 +89,3 @@ def file_escapes_corpus(file_uri: str, corpus: str) -> bool:
     if not roots or is_s3(file_uri) or is_s3(corpus):
         return False
     return not any(is_within(file_uri, root) for root in roots)
-

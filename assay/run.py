@@ -204,12 +204,12 @@ def _history_and_evidence(
 
 def _pages_and_metrics(staging: Path, verdicts: dict, history, evidence: dict) -> None:
     """report.html, offline Data Docs, and this run's rows appended to the metrics store."""
-    from assay.history import append_metrics, metrics_frame, now, trend_frame
+    from assay.history import metrics_frame, now, record_metrics, trend_frame
     from assay.report import publish_pages
 
     rows = metrics_frame(verdicts, now())
     publish_pages(staging, verdicts, trend_frame(history.past, rows), evidence)
-    append_metrics(history.root, rows)
+    record_metrics(history.root, rows)
 
 
 def _s3_access(settings: AuditSettings) -> None:

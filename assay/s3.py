@@ -78,7 +78,10 @@ def _new_client():
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     style = os.environ.get("ASSAY_S3_ADDRESSING_STYLE") or ("path" if endpoint else "auto")
     config = Config(
-        retries={"mode": "standard", "max_attempts": int(os.environ.get("ASSAY_S3_MAX_ATTEMPTS", "8"))},
+        retries={
+            "mode": "standard",
+            "max_attempts": int(os.environ.get("ASSAY_S3_MAX_ATTEMPTS", "8")),
+        },
         s3={"addressing_style": style},
         connect_timeout=10,
         read_timeout=60,
@@ -87,7 +90,12 @@ def _new_client():
     return boto3.session.Session().client("s3", endpoint_url=endpoint or None, config=config)
 
 
-_SAME_CODE = {"404": "NoSuchKey", "NotFound": "NoSuchKey", "403": "AccessDenied", "412": "PreconditionFailed"}
+_SAME_CODE = {
+    "404": "NoSuchKey",
+    "NotFound": "NoSuchKey",
+    "403": "AccessDenied",
+    "412": "PreconditionFailed",
+}
 
 
 def _error_code(exc: Exception) -> str:
@@ -134,7 +142,10 @@ def list_objects(root: str) -> list[StoredObject]:
                     continue
                 found.append(
                     StoredObject(
-                        f"s3://{loc.bucket}/{key}", relpath, int(item["Size"]), item["ETag"].strip('"')
+                        f"s3://{loc.bucket}/{key}",
+                        relpath,
+                        int(item["Size"]),
+                        item["ETag"].strip('"'),
                     )
                 )
         if not found and prefix:
@@ -145,7 +156,9 @@ def list_objects(root: str) -> list[StoredObject]:
             )
     except _client_errors() as exc:
         if _error_code(exc) == "NoSuchKey":
-            raise StorageError(f"corpus {root}: no objects under this prefix; check the URI") from None
+            raise StorageError(
+                f"corpus {root}: no objects under this prefix; check the URI"
+            ) from None
         raise StorageError(str(_explain(exc, root, "list"))) from None
     if not found:
         raise StorageError(f"corpus {root}: no objects under this prefix; check the URI")
@@ -273,7 +286,9 @@ def open_object(uri: str) -> BinaryIO:
     return io.BufferedReader(S3RawFile(uri), buffer_size=BLOCK_BYTES)  # type: ignore[return-value]
 
 
-def write_bytes(uri: str, data: bytes, if_match: str | None = None, if_none_match: bool = False) -> str:
+def write_bytes(
+    uri: str, data: bytes, if_match: str | None = None, if_none_match: bool = False
+) -> str:
     """Put one object; optionally only if its ETag is `if_match` / only if it does not exist.
 
     Returns the new ETag. A failed condition raises `PreconditionFailed` so callers can retry.
@@ -313,9 +328,13 @@ def list_keys(prefix_uri: str) -> list[tuple[str, int, str]]:
     loc = parse_uri(prefix_uri)
     out: list[tuple[str, int, str]] = []
     try:
-        for page in client().get_paginator("list_objects_v2").paginate(Bucket=loc.bucket, Prefix=loc.key):
+        for page in (
+            client().get_paginator("list_objects_v2").paginate(Bucket=loc.bucket, Prefix=loc.key)
+        ):
             for item in page.get("Contents", []):
-                out.append((f"s3://{loc.bucket}/{item['Key']}", int(item["Size"]), item["ETag"].strip('"')))
+                out.append(
+                    (f"s3://{loc.bucket}/{item['Key']}", int(item["Size"]), item["ETag"].strip('"'))
+                )
     except _client_errors() as exc:
         raise _explain(exc, prefix_uri, "list") from None
     return out

@@ -35,20 +35,51 @@ CORPUS = os.environ.get("ASSAY_SCHEDULED_CORPUS", "s3://corpus/")
 OUTPUT_ROOT = os.environ.get("ASSAY_SCHEDULED_OUTPUT_ROOT", "")
 CRON = os.environ.get("ASSAY_SCHEDULED_CRON", "0 2 * * *")
 
-RESULTS_URI = OUTPUT_ROOT if OUTPUT_ROOT.startswith("s3://") else f"file://{OUTPUT_ROOT or REPO / 'runs'}"
-CORPUS_ASSET = Asset(name="assay_corpus", uri=CORPUS if "://" in CORPUS else f"file://{CORPUS}", group="corpus")
+RESULTS_URI = (
+    OUTPUT_ROOT if OUTPUT_ROOT.startswith("s3://") else f"file://{OUTPUT_ROOT or REPO / 'runs'}"
+)
+CORPUS_ASSET = Asset(
+    name="assay_corpus", uri=CORPUS if "://" in CORPUS else f"file://{CORPUS}", group="corpus"
+)
 AUDIT_RESULTS = Asset(name="assay_corpus_audit_results", uri=RESULTS_URI, group="audit")
 
 PARAMS = {
-    "corpus": Param(CORPUS, type="string", minLength=1, title="Corpus", description="s3://bucket/prefix or folder of the corpus."),
-    "output_root": Param(OUTPUT_ROOT, type="string", title="Output root", description="Folder or s3:// prefix receiving <run id>/; also where the incremental state is found."),
-    "aws_conn_id": Param("", type="string", title="AWS connection", description="Airflow connection for s3:// (empty: aws_default if defined, else the environment)."),
-    "incremental": Param(True, type="boolean", title="Incremental", description="Read only new or changed shards since the last run."),
-    "sample_size": Param(4000, type="integer", minimum=1, maximum=1_000_000, title="Sample size per source"),
+    "corpus": Param(
+        CORPUS,
+        type="string",
+        minLength=1,
+        title="Corpus",
+        description="s3://bucket/prefix or folder of the corpus.",
+    ),
+    "output_root": Param(
+        OUTPUT_ROOT,
+        type="string",
+        title="Output root",
+        description="Folder or s3:// prefix receiving <run id>/; also where the incremental state is found.",
+    ),
+    "aws_conn_id": Param(
+        "",
+        type="string",
+        title="AWS connection",
+        description="Airflow connection for s3:// (empty: aws_default if defined, else the environment).",
+    ),
+    "incremental": Param(
+        True,
+        type="boolean",
+        title="Incremental",
+        description="Read only new or changed shards since the last run.",
+    ),
+    "sample_size": Param(
+        4000, type="integer", minimum=1, maximum=1_000_000, title="Sample size per source"
+    ),
     "seed": Param(0, type="integer", minimum=0, title="Seed"),
     "max_flagged_rate": Param(0.05, type="number", minimum=0, maximum=1, title="Max flagged rate"),
-    "max_rejected_rate": Param(0.05, type="number", minimum=0, maximum=1, title="Max rejected rate"),
-    "source_layout": Param("folder", type="string", enum=["folder", "first_segment"], title="Source from key layout"),
+    "max_rejected_rate": Param(
+        0.05, type="number", minimum=0, maximum=1, title="Max rejected rate"
+    ),
+    "source_layout": Param(
+        "folder", type="string", enum=["folder", "first_segment"], title="Source from key layout"
+    ),
 }
 
 DEFAULT_ARGS = {

@@ -146,7 +146,10 @@ def plain_run(api, spark, conf: dict, run_id: str, timeout: float) -> dict:
 def collect_run(api, spark, conf: dict, run_id: str, run: dict, apps_before: set[str]) -> dict:
     from assay.orchestration import safe_run_id
 
-    apps = [a for a in spark_apps(spark, "completedapps") if a["id"] not in apps_before]
+    apps = sorted(
+        (a for a in spark_apps(spark, "completedapps") if a["id"] not in apps_before),
+        key=lambda a: a["id"],
+    )
     summaries = {}
     for app in apps:
         try:
@@ -172,8 +175,10 @@ def collect_run(api, spark, conf: dict, run_id: str, run: dict, apps_before: set
         ],
         "app_summaries": summaries,
         "outputs": run_outputs(run_dir) if run_dir.exists() else None,
-        "staging_left": sorted(
-            p.name for p in (run_dir.parent / ".staging").glob(f"*{safe_run_id(run_id)}*")
+        "staging_left": sorted(  # run folders being assembled; the flock files stay by design
+            p.name
+            for p in (run_dir.parent / ".staging").glob(f"*{safe_run_id(run_id)}*")
+            if p.is_dir()
         ),
     }
 

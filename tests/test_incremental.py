@@ -4,7 +4,6 @@ equal a full re-run's, while only new or changed shards are read."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -20,7 +19,9 @@ SAMPLE = 40
 
 def write_jsonl(path: Path, source: str, ids: range, tag: str = "", extra: list[str] = ()) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"id": f"{source}-{i}", "text": f"{tag}document {i} from {source}"}) for i in ids]
+    lines = [
+        json.dumps({"id": f"{source}-{i}", "text": f"{tag}document {i} from {source}"}) for i in ids
+    ]
     path.write_text("\n".join([*lines, *extra]) + "\n")
 
 
@@ -43,8 +44,13 @@ def change_to_v2(root: Path) -> None:
 
 def settings_for(corpus: Path, out: Path, run_id: str, incremental: bool) -> AuditSettings:
     return AuditSettings(
-        corpus=str(corpus), out=str(out), run_id=run_id, sample_size=SAMPLE, seed=7,
-        incremental=incremental, review_sample_size=0,
+        corpus=str(corpus),
+        out=str(out),
+        run_id=run_id,
+        sample_size=SAMPLE,
+        seed=7,
+        incremental=incremental,
+        review_sample_size=0,
     )
 
 
@@ -97,7 +103,9 @@ def assert_incremental_equals_full(spark, corpus_v1, change, out_root: Path, mak
 def test_incremental_equals_full_after_add_change_remove(spark, tmp_path):
     corpus = tmp_path / "corpus"
     build_v1(corpus)
-    inc, _ = assert_incremental_equals_full(spark, corpus, lambda: change_to_v2(corpus), tmp_path / "runs")
+    inc, _ = assert_incremental_equals_full(
+        spark, corpus, lambda: change_to_v2(corpus), tmp_path / "runs"
+    )
     # The next run finds nothing changed: every shard reused, nothing read.
     again = audit(settings_for(corpus, tmp_path / "runs" / "D", "D", True), spark)
     d = manifest(again.run_dir)
@@ -110,8 +118,13 @@ def test_changed_read_settings_force_a_full_read(spark, tmp_path):
     build_v1(corpus)
     audit(settings_for(corpus, tmp_path / "runs" / "A", "A", True), spark)
     other = AuditSettings(
-        corpus=str(corpus), out=str(tmp_path / "runs" / "B"), run_id="B", sample_size=SAMPLE,
-        seed=8, incremental=True, review_sample_size=0,
+        corpus=str(corpus),
+        out=str(tmp_path / "runs" / "B"),
+        run_id="B",
+        sample_size=SAMPLE,
+        seed=8,
+        incremental=True,
+        review_sample_size=0,
     )
     result = audit(other, spark)
     info = manifest(result.run_dir)["incremental"]

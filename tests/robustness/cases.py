@@ -41,7 +41,10 @@ def jsonl(docs: list[dict], newline: bytes = b"\n") -> bytes:
 
 def good(prefix: str, n: int, pad: int = 0) -> list[dict]:
     """n ordinary documents with ids prefix-0.. and harmless text."""
-    return [{"id": f"{prefix}-{i}", "text": f"plain document {prefix} {i} " + "x" * pad} for i in range(n)]
+    return [
+        {"id": f"{prefix}-{i}", "text": f"plain document {prefix} {i} " + "x" * pad}
+        for i in range(n)
+    ]
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -59,17 +62,27 @@ def build_catalogue(root: Path) -> dict[str, Expect]:
     """Write every case under root/<case>/ and return the expected accounting per case."""
     expect: dict[str, Expect] = {}
 
-    _write(root / "invalid_json/a.jsonl", jsonl(good("ij", 3)) + b'{"text": "unterminated\nnot json at all\n')
+    _write(
+        root / "invalid_json/a.jsonl",
+        jsonl(good("ij", 3)) + b'{"text": "unterminated\nnot json at all\n',
+    )
     expect["invalid_json"] = Expect(5, 3, {"invalid_json": 2})
 
     lines = b'[1, 2]\n"a string"\n42\nnull\n'
     _write(root / "not_an_object/a.jsonl", jsonl(good("no", 2)) + lines)
     expect["not_an_object"] = Expect(6, 2, {"not_an_object": 4})
 
-    _write(root / "missing_text/a.jsonl", jsonl(good("mt", 2) + [{"id": "m", "body": "no text key"}]))
+    _write(
+        root / "missing_text/a.jsonl", jsonl(good("mt", 2) + [{"id": "m", "body": "no text key"}])
+    )
     expect["missing_text"] = Expect(3, 2, {"missing_text": 1})
 
-    odd = [{"id": "n", "text": None}, {"id": "i", "text": 5}, {"id": "l", "text": ["a"]}, {"id": "o", "text": {"a": 1}}]
+    odd = [
+        {"id": "n", "text": None},
+        {"id": "i", "text": 5},
+        {"id": "l", "text": ["a"]},
+        {"id": "o", "text": {"a": 1}},
+    ]
     _write(root / "text_not_string/a.jsonl", jsonl(good("tn", 1) + odd))
     expect["text_not_string"] = Expect(5, 1, {"text_not_string": 4})
 
@@ -147,6 +160,12 @@ def _write_parquet(path: Path, table: pa.Table) -> None:
 def truncated_gzip(docs: list[dict]) -> bytes:
     """A gzip member cut short: the first documents decompress, then the stream ends early."""
     whole = gzip.compress(jsonl(docs), mtime=0)
+    return whole[: len(whole) * 2 // 3]
+
+
+def truncated_zstd(docs: list[dict]) -> bytes:
+    """A zstd frame cut short (zstandard's stream reader alone would not notice)."""
+    whole = zstandard.ZstdCompressor(level=3).compress(jsonl(docs))
     return whole[: len(whole) * 2 // 3]
 
 

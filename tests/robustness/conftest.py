@@ -25,6 +25,7 @@ from .cases import (
     good,
     jsonl,
     truncated_gzip,
+    truncated_zstd,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +36,8 @@ PWN_SCRIPT = "<script>document.title='pwned'</script>"
 PWN_IMG = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
 PWN_MARKDOWN = "**bold** [click](javascript:alert(1)) `code` \u202eevil"
 HOSTILE_SOURCES = (PWN_SCRIPT, PWN_IMG, PWN_MARKDOWN)
+# Control characters are not legal XML/SVG text: report code must not pass them through raw.
+CONTROL_SOURCES = ("ctrl \x1b[31mred\x07 bell", "nul \x00 inside", "tab\tand\x0bvtab")
 # Values the default policy's detectors find; they must never appear in clear outside samples/.
 SECRET_VALUES = ("alice.pwn@example.com", "4111 1111 1111 1111", "AKIAQ3EGRGK5TXLPWN7Z")
 
@@ -92,13 +95,13 @@ class ConsoleRun:
 
 def build_console_corpus(root: Path) -> None:
     """Hostile source names and texts carrying PII and secrets, ordinary documents, damaged files."""
-    secret_text = (
-        "Mail {0} now. Card {1}. key={2} {3} {4} <b>bold</b> # Heading\n| a | b |"
-    )
+    secret_text = "Mail {0} now. Card {1}. key={2} {3} {4} <b>bold</b> # Heading\n| a | b |"
     docs = []
     for s_i, source in enumerate(HOSTILE_SOURCES):
         for i in range(4):
-            text = secret_text.format(*SECRET_VALUES, PWN_SCRIPT, PWN_IMG) + f" \x00\x1b[2J {s_i}.{i}"
+            text = (
+                secret_text.format(*SECRET_VALUES, PWN_SCRIPT, PWN_IMG) + f" \x00\x1b[2J {s_i}.{i}"
+            )
             docs.append({"id": f"h{s_i}-{i}", "source": source, "text": text})
     (root / "hostile").mkdir(parents=True)
     (root / "hostile" / "docs.jsonl").write_bytes(jsonl(docs))
@@ -108,6 +111,7 @@ def build_console_corpus(root: Path) -> None:
     damaged.mkdir()
     (damaged / "truncated.jsonl.gz").write_bytes(truncated_gzip(good("tg", 400, pad=40)))
     (damaged / "corrupt.jsonl.zst").write_bytes(corrupt_zstd(good("cz", 200, pad=40)))
+    (damaged / "truncated.jsonl.zst").write_bytes(truncated_zstd(good("tz", 10000, pad=40)))
     (damaged / "broken.parquet").write_bytes(NOT_PARQUET)
 
 
@@ -143,12 +147,16 @@ def console_run(tmp_path_factory) -> ConsoleRun:
             "--sample-size", "20",
         ]
     )  # fmt: skip
-    return ConsoleRun(corpus, run_dir, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+    return ConsoleRun(
+        corpus, run_dir, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started
+    )
 
 
 def require_chromium() -> Path:
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package (apt-get install -y chromium)")
+        pytest.skip(
+            f"{CHROMIUM} not found: install Debian's chromium package (apt-get install -y chromium)"
+        )
     return CHROMIUM
 
 

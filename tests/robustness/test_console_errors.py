@@ -12,7 +12,11 @@ from .conftest import run_console
 
 
 def _error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith(("assay: error:", "UNREADABLE SHARD"))]
+    return [
+        line
+        for line in stderr.splitlines()
+        if line.startswith(("assay: error:", "UNREADABLE SHARD"))
+    ]
 
 
 def test_damaged_files_exit_2_with_one_line_each(console_run):
@@ -22,6 +26,7 @@ def test_damaged_files_exit_2_with_one_line_each(console_run):
     for name, fix in (
         ("damaged/truncated.jsonl.gz", "truncated"),
         ("damaged/corrupt.jsonl.zst", "zstd"),
+        ("damaged/truncated.jsonl.zst", "truncated"),
         ("damaged/broken.parquet", "Parquet"),
     ):
         named = [line for line in lines if name in line]
@@ -34,11 +39,21 @@ def test_documents_before_the_damage_are_counted_and_the_run_is_recorded(console
     shards = {s["relpath"]: s for s in manifest["shards"]}
     truncated = shards["damaged/truncated.jsonl.gz"]
     assert truncated["error"] and 0 < truncated["n_read"] < 400 and truncated["accounted"]
-    assert shards["damaged/broken.parquet"]["error"] and shards["damaged/broken.parquet"]["n_read"] == 0
+    truncated_zstd = shards["damaged/truncated.jsonl.zst"]
+    assert (
+        truncated_zstd["error"]
+        and 0 < truncated_zstd["n_read"] < 10000
+        and truncated_zstd["accounted"]
+    )
+    assert (
+        shards["damaged/broken.parquet"]["error"]
+        and shards["damaged/broken.parquet"]["n_read"] == 0
+    )
     assert shards["normal/docs.jsonl"]["n_read"] == 30 and not shards["normal/docs.jsonl"]["error"]
     verdicts = json.loads((console_run.run_dir / "verdicts.json").read_text())
     assert {e["shard"] for e in verdicts["shard_errors"]} == {
-        "damaged/truncated.jsonl.gz", "damaged/corrupt.jsonl.zst", "damaged/broken.parquet",
+        "damaged/truncated.jsonl.gz", "damaged/corrupt.jsonl.zst", "damaged/truncated.jsonl.zst",
+        "damaged/broken.parquet",
     }  # fmt: skip
 
 
@@ -78,7 +93,9 @@ def test_a_policy_with_a_backreference_is_refused_with_its_line(tmp_path):
         "name: backtracking\nversion: 1\ncategories:\n  - id: repeats\n    title: Repeats\n"
         "    detectors:\n      - name: doubled\n        type: regex\n        pattern: '(\\w+) \\1'\n"
     )
-    proc = run_console(["audit", str(corpus), "--out", str(tmp_path / "out"), "--policy", str(policy)], timeout=120)
+    proc = run_console(
+        ["audit", str(corpus), "--out", str(tmp_path / "out"), "--policy", str(policy)], timeout=120
+    )
     _single_error(proc, str(policy), ":9:")
 
 

@@ -37,7 +37,11 @@ def _settings(corpus: Path, out: Path, run_id: str, **kw):
 
 
 def _run_bytes(run_dir: Path) -> dict[str, bytes]:
-    files = [run_dir / "verdicts.json", run_dir / "manifest.json", *sorted((run_dir / "samples").glob("*.parquet"))]
+    files = [
+        run_dir / "verdicts.json",
+        run_dir / "manifest.json",
+        *sorted((run_dir / "samples").glob("*.parquet")),
+    ]
     return {f.relative_to(run_dir).as_posix(): f.read_bytes() for f in files}
 
 
@@ -79,19 +83,6 @@ def test_rerun_with_same_id_after_a_partial_write_is_byte_identical(spark, small
     assert not (out / "samples" / "part-99999.parquet").exists()
 
 
-def test_the_sample_does_not_depend_on_how_shards_are_split(spark, small_corpus, first_run, tmp_path):
-    from assay.run import audit
-
-    out, _, _ = first_run
-    split = audit(_settings(small_corpus, tmp_path / "split", "split", shard_bytes=1024), spark)
-    manifest = json.loads((split.run_dir / "manifest.json").read_text())
-    assert len(manifest["shards"]) > 12  # many byte ranges, so many read tasks
-    assert _sample_ids(split.run_dir) == _sample_ids(out)
-    ours = json.loads((split.run_dir / "verdicts.json").read_text())["sources"]
-    theirs = json.loads((out / "verdicts.json").read_text())["sources"]
-    assert ours == theirs
-
-
 def test_a_retried_finalize_task_reads_back_the_published_run(first_run):
     from assay.run import finalize
 
@@ -109,7 +100,13 @@ def test_finalize_commits_a_run_staged_completely_before_a_crash(tmp_path):
     out = tmp_path / "runs" / "r"
     staging = staging_dir(out, "r")
     staging.mkdir(parents=True)
-    verdicts = {"run_id": "r", "overall": "pass", "validation": {"success": True}, "shard_errors": [], "sources": []}
+    verdicts = {
+        "run_id": "r",
+        "overall": "pass",
+        "validation": {"success": True},
+        "shard_errors": [],
+        "sources": [],
+    }
     (staging / "verdicts.json").write_text(json.dumps(verdicts))
     (staging / COMPLETE_MARKER).write_text("")
     result = finalize(_settings(Path("/unused"), out, "r"))
@@ -123,7 +120,11 @@ def test_finalize_without_a_spark_stage_names_the_missing_file(tmp_path):
         finalize(_settings(Path("/unused"), tmp_path / "runs" / "never", "never"))
 
 
-def test_two_runs_at_once_into_one_output_root(spark, small_corpus, first_run, tmp_path):
+def test_two_runs_at_once_into_one_output_root_whatever_the_split(
+    spark, small_corpus, first_run, tmp_path
+):
+    """Two runs share an output root and a SparkSession at once; one cuts the corpus into many more
+    read tasks. Both publish completely, and both draw the first run's sample and verdicts."""
     from assay.publish import is_complete
     from assay.run import audit
 
@@ -131,22 +132,28 @@ def test_two_runs_at_once_into_one_output_root(spark, small_corpus, first_run, t
     results: dict[str, object] = {}
     errors: list[BaseException] = []
 
-    def one(run_id: str) -> None:
+    def one(run_id: str, shard_bytes: int) -> None:
         try:
-            results[run_id] = audit(_settings(small_corpus, root / run_id, run_id), spark)
+            settings = _settings(small_corpus, root / run_id, run_id, shard_bytes=shard_bytes)
+            results[run_id] = audit(settings, spark)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=one, args=(r,)) for r in ("one", "two")]
+    runs = {"whole": 128 * 1024 * 1024, "split": 1024}
+    threads = [threading.Thread(target=one, args=item) for item in runs.items()]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=300)
     assert not errors, errors
     out, _, _ = first_run
-    for run_id in ("one", "two"):
+    theirs = json.loads((out / "verdicts.json").read_text())["sources"]
+    for run_id in runs:
         assert is_complete(root / run_id)
         assert _sample_ids(root / run_id) == _sample_ids(out)
+        assert json.loads((root / run_id / "verdicts.json").read_text())["sources"] == theirs
+    shards = json.loads((root / "split" / "manifest.json").read_text())["shards"]
+    assert len(shards) > 12  # many byte ranges, so many read tasks
     leftovers = [p.name for p in (root / ".staging").iterdir() if not p.name.endswith(".lock")]
     assert leftovers == [], "staging folders left behind"
 
@@ -266,12 +273,23 @@ def test_the_accounting_check_fails_when_the_books_do_not_balance(spark, small_c
 
 
 @pytest.mark.slow
-def test_a_python_worker_killed_mid_read_is_retried_without_double_counting(small_corpus, first_run, tmp_path):
+def test_a_python_worker_killed_mid_read_is_retried_without_double_counting(
+    small_corpus, first_run, tmp_path
+):
     out, _, _ = first_run
     marker = tmp_path / "crashed-once"
     run_dir = tmp_path / "runs" / "killed"
     proc = run_console(
-        ["audit", str(small_corpus), "--out", str(run_dir), "--run-id", "killed", "--sample-size", "20"],
+        [
+            "audit",
+            str(small_corpus),
+            "--out",
+            str(run_dir),
+            "--run-id",
+            "killed",
+            "--sample-size",
+            "20",
+        ],
         ASSAY_TEST_CRASH_READ_ONCE=str(marker),
         ASSAY_SPARK_MASTER="local[2,4]",
     )

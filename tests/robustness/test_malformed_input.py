@@ -50,7 +50,11 @@ def test_the_run_completes_and_every_source_balances(catalogue):
 
 def test_every_shard_is_in_the_manifest_and_balances(catalogue):
     shards = catalogue.manifest["shards"]
-    files = {p.relative_to(catalogue.corpus).as_posix() for p in catalogue.corpus.rglob("*") if p.is_file()}
+    files = {
+        p.relative_to(catalogue.corpus).as_posix()
+        for p in catalogue.corpus.rglob("*")
+        if p.is_file()
+    }
     ignored = {f["relpath"] for f in catalogue.manifest["ignored_files"]}
     assert {s["relpath"] for s in shards} | ignored == files
     for s in shards:
@@ -64,12 +68,17 @@ def test_every_shard_is_in_the_manifest_and_balances(catalogue):
     for s in shards:
         case = s["relpath"].split("/")[0]
         per_case[case] = per_case.get(case, 0) + s["n_read"]
-    assert {c: n for c, n in per_case.items() if n} == {c: e.n_read for c, e in catalogue.expect.items()}
+    assert {c: n for c, n in per_case.items() if n} == {
+        c: e.n_read for c, e in catalogue.expect.items()
+    }
 
 
 def test_empty_files_are_listed_with_zero_documents(catalogue):
     empty = [s for s in catalogue.manifest["shards"] if s["relpath"].startswith("empty_file/")]
-    assert sorted(s["relpath"] for s in empty) == ["empty_file/blank_lines.jsonl", "empty_file/empty.jsonl"]
+    assert sorted(s["relpath"] for s in empty) == [
+        "empty_file/blank_lines.jsonl",
+        "empty_file/empty.jsonl",
+    ]
     assert all(s["n_read"] == 0 and s["accounted"] and not s["error"] for s in empty)
     assert catalogue.source("empty_file") is None  # no documents, so no source row to decide
 
@@ -94,7 +103,9 @@ def test_bom_line_endings_and_nul_bytes_reach_the_sample_clean(catalogue):
     }  # fmt: skip
     endings = by_source["line_endings"]
     assert len(endings) == 45 and not any("\r" in r["text"] or "\n" in r["text"] for r in endings)
-    assert {r["doc_id"] for r in endings if r["doc_id"].startswith("cr-")} == {f"cr-{i}" for i in range(20)}
+    assert {r["doc_id"] for r in endings if r["doc_id"].startswith("cr-")} == {
+        f"cr-{i}" for i in range(20)
+    }
     assert {r["text"] for r in endings if r["doc_id"].startswith("line_endings/mixed.txt")} == {
         "one", "two", "three", "four", "five",
     }  # fmt: skip
@@ -104,7 +115,9 @@ def test_bom_line_endings_and_nul_bytes_reach_the_sample_clean(catalogue):
 
 
 def test_duplicate_ids_are_counted_and_sampled_deterministically(catalogue):
-    rows = sorted((r for r in _samples(catalogue) if r["source"] == "duplicate_ids"), key=lambda r: r["rank"])
+    rows = sorted(
+        (r for r in _samples(catalogue) if r["source"] == "duplicate_ids"), key=lambda r: r["rank"]
+    )
     assert [r["rank"] for r in rows] == list(range(1, 7))
     # copies share a sample key, so they sit together in the sample's order, file order within
     ids = [r["doc_id"] for r in rows]

@@ -47,7 +47,9 @@ class FaultProxy:
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: int = 0
 
-    def inject(self, match: str, status: int = 503, code: str = "SlowDown", times: int = 1) -> Fault:
+    def inject(
+        self, match: str, status: int = 503, code: str = "SlowDown", times: int = 1
+    ) -> Fault:
         fault = Fault(match, status, code, times)
         with self.lock:
             self.faults.append(fault)
@@ -86,7 +88,9 @@ def _handler(proxy: FaultProxy):
                 ).encode()
                 self.send_response(fault.status)
                 self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(payload) if self.command != "HEAD" else 0))
+                self.send_header(
+                    "Content-Length", str(len(payload) if self.command != "HEAD" else 0)
+                )
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(payload)
@@ -98,7 +102,13 @@ def _handler(proxy: FaultProxy):
             data = response.read()
             self.send_response(response.status)
             for key, value in response.getheaders():
-                if key.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
+                if key.lower() not in (
+                    "transfer-encoding",
+                    "connection",
+                    "content-length",
+                    "server",
+                    "date",
+                ):
                     self.send_header(key, value)
             sent_length = response.getheader("Content-Length") if self.command == "HEAD" else None
             self.send_header("Content-Length", sent_length or str(len(data)))

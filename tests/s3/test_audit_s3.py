@@ -36,7 +36,10 @@ def parquet(source: str, ids: range, tag: str = "") -> bytes:
 
 def upload_v1(corpus: str) -> None:
     put(f"{corpus}/source=web/a.jsonl.gz", gzip.compress(jsonl("web", range(0, 80))))
-    put(f"{corpus}/source=web/b.jsonl.zst", zstandard.ZstdCompressor().compress(jsonl("web", range(80, 160))))
+    put(
+        f"{corpus}/source=web/b.jsonl.zst",
+        zstandard.ZstdCompressor().compress(jsonl("web", range(80, 160))),
+    )
     put(f"{corpus}/source=news/n.parquet", parquet("news", range(0, 100)))
     put(f"{corpus}/source=forum/f.jsonl", jsonl("forum", range(0, 120)))  # cut into byte ranges
     put(f"{corpus}/source=forum/g.jsonl", jsonl("forum", range(120, 160)))
@@ -50,8 +53,14 @@ def change_to_v2(bucket: str, corpus: str) -> None:
 
 def run(spark, corpus: str, out: str, run_id: str, incremental: bool):
     settings = AuditSettings(
-        corpus=corpus, out=out, run_id=run_id, sample_size=SAMPLE, seed=3, shard_bytes=2048,
-        incremental=incremental, review_sample_size=0,
+        corpus=corpus,
+        out=out,
+        run_id=run_id,
+        sample_size=SAMPLE,
+        seed=3,
+        shard_bytes=2048,
+        incremental=incremental,
+        review_sample_size=0,
     )
     return audit(settings, spark)
 
@@ -74,7 +83,9 @@ def work_dir(tmp_path, monkeypatch):
     return tmp_path / "work"
 
 
-def test_s3_audit_publishes_and_incremental_equals_full(spark, bucket, s3_env, work_dir, caplog, capsys):
+def test_s3_audit_publishes_and_incremental_equals_full(
+    spark, bucket, s3_env, work_dir, caplog, capsys
+):
     caplog.set_level(logging.DEBUG)
     corpus, runs = f"s3://{bucket}/corpus", f"s3://{bucket}/runs"
     upload_v1(corpus)
@@ -88,7 +99,13 @@ def test_s3_audit_publishes_and_incremental_equals_full(spark, bucket, s3_env, w
     assert first.shard_errors == [] and first.published == f"{runs}/A"
     # The run folder is on S3, complete: verdicts, manifest, samples, GX result, Data Docs, state.
     keys = {uri.rsplit("/runs/A/", 1)[1] for uri, _, _ in s3.list_keys(f"{runs}/A/")}
-    for name in ("_COMPLETE", "verdicts.json", "manifest.json", "validation.corpus_audit.sources.json", "state/STATE.json"):
+    for name in (
+        "_COMPLETE",
+        "verdicts.json",
+        "manifest.json",
+        "validation.corpus_audit.sources.json",
+        "state/STATE.json",
+    ):
         assert name in keys, name
     assert any(k.startswith("samples/part-") for k in keys)
     assert any(k.endswith("data_docs/local_site/index.html") for k in keys)
@@ -110,7 +127,10 @@ def test_s3_audit_publishes_and_incremental_equals_full(spark, bucket, s3_env, w
     assert reused == {"source=web/a.jsonl.gz", "source=web/b.jsonl.zst", "source=forum/f.jsonl"}
     assert b["incremental"]["n_read"] == sum(s["run_id"] == "B" for s in b["shards"]) >= 2
     assert sample_rows(inc.run_dir) == sample_rows(full.run_dir)
-    assert s3_json(f"{runs}/B/verdicts.json")["sources"] == s3_json(f"{runs}/C/verdicts.json")["sources"]
+    assert (
+        s3_json(f"{runs}/B/verdicts.json")["sources"]
+        == s3_json(f"{runs}/C/verdicts.json")["sources"]
+    )
     strip = lambda shards: [{k: v for k, v in s.items() if k != "run_id"} for s in shards]  # noqa: E731
     assert strip(b["shards"]) == strip(c["shards"])
     assert "forum-130" not in {r[2] for r in sample_rows(inc.run_dir)}

@@ -39,7 +39,9 @@ def documents(uri: str, s: AuditSettings) -> list[tuple[str, str, str]]:
     shards, _ = plan_shards(objects, s, "corpus")
     out = []
     for shard in shards:
-        out += [(r.source, r.doc_id, r.text) for r in read_shard(shard, s) if isinstance(r, Document)]
+        out += [
+            (r.source, r.doc_id, r.text) for r in read_shard(shard, s) if isinstance(r, Document)
+        ]
     return sorted(out)
 
 
