@@ -12,6 +12,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt -c constraints.txt
 	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/python -m assay.assets
 	touch $(STAMP)
 
 ## demo: build the demo corpus and audit it through the corpus_audit DAG (Airflow on SQLite, Spark local)

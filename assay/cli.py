@@ -123,6 +123,8 @@ def _run_audit(args: argparse.Namespace) -> int:
     )
     print(f"verdicts: {result.run_dir / 'verdicts.json'}")
     print(f"Data Docs: {result.docs_index}")
+    if (result.run_dir / "report.html").exists():
+        print(f"report: {result.run_dir / 'report.html'}")
     return result.exit_code
 
 

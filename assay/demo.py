@@ -203,6 +203,8 @@ def show_run(run_dir: Path) -> int:
     print(f"run folder: {run_dir}")
     docs = sorted(run_dir.glob("gx/**/local_site/index.html"))
     print(f"Data Docs: {docs[0] if docs else '(missing)'}")
+    if (run_dir / "report.html").exists():
+        print(f"report: {run_dir / 'report.html'}")
     return 0
 
 
