@@ -24,6 +24,8 @@ from datetime import timedelta
 from airflow.sdk import DAG, Param, task
 from airflow.sdk.exceptions import AirflowFailException
 
+from assay.notify import on_failure
+
 PARAMS = {
     "base_url": Param("", type="string", maxLength=2000, title="Endpoint base URL",
         description="Root of an OpenAI-compatible API, e.g. https://host/v1 (POST <base>/chat/completions). Empty only in offline mode."),
@@ -105,6 +107,8 @@ with DAG(
         "retries": 2,
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+        "on_failure_callback": on_failure,
     },
 ) as dag:
 
