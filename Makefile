@@ -27,6 +27,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## scaleout-test: Airflow 3 on PostgreSQL + a Spark standalone cluster on loopback (~10 min; docs/SCALING.md)
+scaleout-test: $(STAMP)
+	$(BIN)/pytest -q -m scaleout tests/scaleout
+
 ## bench: every benchmark in bench/, figures printed as `name: value`
 bench: $(STAMP)
 	ONLY=$(ONLY) $(BIN)/python bench/run_all.py

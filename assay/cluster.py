@@ -192,7 +192,7 @@ class ProcessSet:
         stragglers = tagged_pids(self.tag)
         described = [f"{pid} {cmdline(pid)[:160]}" for pid in stragglers]
         _signal_pids(stragglers, signal.SIGTERM)
-        if not _wait_gone(lambda: tagged_pids(self.tag), 10):
+        if not _wait_gone(lambda: tagged_pids(self.tag), 5):
             _signal_pids(tagged_pids(self.tag), signal.SIGKILL)
             _wait_gone(lambda: tagged_pids(self.tag), 10)
         return {
@@ -200,6 +200,47 @@ class ProcessSet:
             "stragglers": described,
             "leftover_pids": tagged_pids(self.tag),
         }
+
+
+def _decode_address(hex_addr: str) -> str:
+    """An address from /proc/net/tcp{,6} (hex, little-endian words) as text."""
+    raw = bytes.fromhex(hex_addr)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+    return socket.inet_ntop(socket.AF_INET6, words)
+
+
+def listening_sockets(pids: list[int]) -> list[dict]:
+    """TCP sockets in LISTEN state owned by these processes: pid, address, port."""
+    owners: dict[int, int] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if link.startswith("socket:["):
+                        owners[int(link[8:-1])] = pid
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                parts = line.split()
+                if parts[3] != "0A" or int(parts[9]) not in owners:
+                    continue
+                addr, port = parts[1].split(":")
+                found.append(
+                    {
+                        "pid": owners[int(parts[9])],
+                        "address": _decode_address(addr),
+                        "port": int(port, 16),
+                    }
+                )
+    return found
+
+
+def is_loopback(address: str) -> bool:
+    return address in ("::1", "::ffff:127.0.0.1") or address.startswith("127.")
 
 
 def kill_tree(pid: int) -> list[int]:
@@ -672,7 +713,11 @@ class AirflowServices:
             env,
             signal.SIGINT,
         )
-        procs.start("airflow-scheduler", [exe, "scheduler"], env, signal.SIGINT)
+        # --skip-serve-logs: its log server binds every interface on a fixed port; the API
+        # server reads task logs from the shared AIRFLOW_HOME instead.
+        procs.start(
+            "airflow-scheduler", [exe, "scheduler", "--skip-serve-logs"], env, signal.SIGINT
+        )
         procs.start("airflow-dag-processor", [exe, "dag-processor"], env, signal.SIGINT)
         wait_for(
             "the Airflow API server",

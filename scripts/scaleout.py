@@ -131,6 +131,18 @@ def run_outputs(run_dir: Path) -> dict:
     }
 
 
+def sample_listeners(procs: cluster.ProcessSet, report: dict, moment: str) -> None:
+    """Record every listening socket of this deployment's processes; flag any beyond loopback."""
+    socks = cluster.listening_sockets(cluster.tagged_pids(procs.tag))
+    seen = report.setdefault("listeners", {"sampled": {}, "beyond_loopback": []})
+    seen["sampled"][moment] = len(socks)
+    seen["beyond_loopback"] += [
+        {**s, "moment": moment, "cmd": cluster.cmdline(s["pid"])[:120]}
+        for s in socks
+        if not cluster.is_loopback(s["address"])
+    ]
+
+
 def task_states(api: cluster.AirflowClient, run_id: str) -> dict[str, str]:
     return {t: ti["state"] for t, ti in api.task_instances(DAG_ID, run_id).items()}
 
@@ -197,6 +209,7 @@ def failure_run(
     conf: dict,
     run_id: str,
     timeout: float,
+    report: dict,
 ) -> dict:
     """Kill the Spark driver mid-stage (Airflow retries), plant a partial write, then kill a worker."""
     from assay.orchestration import safe_run_id
@@ -265,6 +278,7 @@ def failure_run(
                 and e.get("activeTasks", 0) > 0
             ]
             if busy:
+                sample_listeners(procs, report, "spark stage running")
                 victim = procs.get(f"spark-worker-{VICTIM_WORKER}")
                 killed = cluster.kill_tree(victim.pgid)
                 with contextlib.suppress(ProcessLookupError):
@@ -285,12 +299,13 @@ def failure_run(
         time.sleep(0.2)
     result = collect_run(api, spark, conf, run_id, run, before)
     result["events"] = events
-    outputs = result["outputs"] or {}
-    result["debris_found"] = sorted(set(DEBRIS) & set(outputs.get("files", [])))
-    if "samples/part-00000.parquet" in outputs.get("files", []):
-        body = (Path(outputs["run_dir"]) / "samples" / "part-00000.parquet").read_bytes()
-        if body == DEBRIS["samples/part-00000.parquet"]:
-            result["debris_found"].append("samples/part-00000.parquet (content)")
+    # A planted file may share a real output's name (samples/part-00000.parquet): compare bytes.
+    run_dir = Path((result["outputs"] or {}).get("run_dir", "/nonexistent"))
+    result["debris_found"] = sorted(
+        rel
+        for rel, data in DEBRIS.items()
+        if (run_dir / rel).is_file() and (run_dir / rel).read_bytes() == data
+    )
     return result
 
 
@@ -357,6 +372,9 @@ def check(report: dict) -> list[str]:
             problems.append(
                 "failures: no task attempt failed on the killed worker (nothing for Spark to retry)"
             )
+    listeners = report.get("listeners") or {}
+    if listeners.get("beyond_loopback"):
+        problems.append(f"sockets listening beyond loopback: {listeners['beyond_loopback']}")
     cleanup = report.get("cleanup") or {}
     if cleanup.get("leftover_pids"):
         problems.append(f"processes left running: {cleanup['leftover_pids']}")
@@ -466,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         api.unpause(DAG_ID)
         timer.lap("airflow_start_s")
+        sample_listeners(procs, report, "services up")
         say(f"Airflow API at {airflow.base_url}; DAG {DAG_ID} parsed and unpaused")
 
         local_env = dict(os.environ) | {
@@ -486,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not args.no_failures:
             report["runs"]["failures"] = failure_run(
-                api, spark, procs, conf, "scaleout_failures", args.run_timeout + 120
+                api, spark, procs, conf, "scaleout_failures", args.run_timeout + 120, report
             )
             timer.lap("failure_run_s")
             say(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from assay.incremental import fingerprint
+from assay.incremental import find_baseline, fingerprint, read_report
 from assay.run import audit
 from assay.settings import AuditSettings
 
@@ -72,15 +72,24 @@ def without_run(shards: list[dict]) -> list[dict]:
     return [{k: v for k, v in s.items() if k != "run_id"} for s in shards]
 
 
-def assert_incremental_equals_full(spark, corpus_v1, change, out_root: Path, make_corpus=str):
-    """Run A (v1), change the corpus, run B (incremental) and C (full); B must equal C."""
-    first = audit(settings_for(make_corpus(corpus_v1), out_root / "A", "A", True), spark)
-    assert first.exit_code in (0, 1)
-    change()
-    inc = audit(settings_for(make_corpus(corpus_v1), out_root / "B", "B", True), spark)
-    full = audit(settings_for(make_corpus(corpus_v1), out_root / "full" / "C", "C", False), spark)
-    a, b, c = (manifest(r.run_dir) for r in (first, inc, full))
+@pytest.fixture(scope="module")
+def runs(spark, tmp_path_factory):
+    """A: v1 (incremental, no baseline yet); then add, change, remove; B incremental, C full."""
+    root = tmp_path_factory.mktemp("incremental")
+    corpus, out = root / "corpus", root / "runs"
+    build_v1(corpus)
+    first = audit(settings_for(corpus, out / "A", "A", True), spark)
+    change_to_v2(corpus)
+    inc = audit(settings_for(corpus, out / "B", "B", True), spark)
+    full = audit(settings_for(corpus, out / "full" / "C", "C", False), spark)
+    yield corpus, out, first, inc, full
+    shutil.rmtree(root, ignore_errors=True)
 
+
+def test_incremental_equals_full_after_add_change_remove(runs):
+    _, _, first, inc, full = runs
+    a, b, c = (manifest(r.run_dir) for r in (first, inc, full))
+    assert a["incremental"]["mode"] == "full"
     assert b["incremental"]["mode"] == "incremental" and b["incremental"]["baseline_run"] == "A"
     unchanged = {s["relpath"] for s in a["shards"]} & {s["relpath"] for s in c["shards"]}
     unchanged -= {"web/c.jsonl"}
@@ -91,44 +100,50 @@ def assert_incremental_equals_full(spark, corpus_v1, change, out_root: Path, mak
     assert sample_rows(inc.run_dir) == sample_rows(full.run_dir)
     assert verdict_rows(inc.run_dir) == verdict_rows(full.run_dir)
     assert without_run(b["shards"]) == without_run(c["shards"])
-    # The sample really mixes reused and freshly read shards, and a removed shard left it.
-    relpaths = {s["relpath"] for s in b["shards"]}
-    assert "news/n2.jsonl" not in relpaths
+    # The sample mixes reused and freshly read shards; the removed shard left it.
+    assert "news/n2.jsonl" not in {s["relpath"] for s in b["shards"]}
     sampled_ids = {row[2] for row in sample_rows(inc.run_dir)}
     assert any(i.startswith("web-3") for i in sampled_ids)  # from the added file
+    assert any(i.startswith("news-") and int(i[5:]) < 90 for i in sampled_ids)  # reused shard
     assert not any(f"news-{i}" in sampled_ids for i in range(90, 150))  # removed file
-    return inc, full
 
 
-def test_incremental_equals_full_after_add_change_remove(spark, tmp_path):
-    corpus = tmp_path / "corpus"
-    build_v1(corpus)
-    inc, _ = assert_incremental_equals_full(
-        spark, corpus, lambda: change_to_v2(corpus), tmp_path / "runs"
-    )
-    # The next run finds nothing changed: every shard reused, nothing read.
-    again = audit(settings_for(corpus, tmp_path / "runs" / "D", "D", True), spark)
-    d = manifest(again.run_dir)
-    assert d["incremental"]["n_read"] == 0 and d["incremental"]["baseline_run"] == "B"
-    assert sample_rows(again.run_dir) == sample_rows(inc.run_dir)
+def test_an_unchanged_corpus_reuses_every_shard(spark, runs):
+    from assay.audit import plan_corpus
+
+    corpus, out, *_ = runs
+    settings = settings_for(corpus, out / "D", "D", True)
+    plan = plan_corpus(settings)
+    report, increment = read_report(spark, plan, settings)
+    try:
+        assert increment.baseline_run == "B" and increment.n_read == 0
+        assert sorted(increment.reused) == [s.index for s in plan.shards]
+        assert {r["shard"] for r in report.where("kind = 'shard'").collect()} == set(
+            increment.reused
+        )
+    finally:
+        report.unpersist()
 
 
-def test_changed_read_settings_force_a_full_read(spark, tmp_path):
-    corpus = tmp_path / "corpus"
-    build_v1(corpus)
-    audit(settings_for(corpus, tmp_path / "runs" / "A", "A", True), spark)
-    other = AuditSettings(
+def test_changed_read_settings_force_a_full_read(runs):
+    from assay.audit import READ_SCHEMA
+
+    corpus, out, *_ = runs
+    same = settings_for(corpus, out / "E", "E", True)
+    assert find_baseline(same, READ_SCHEMA)[0] is not None
+    other_seed = AuditSettings(
         corpus=str(corpus),
-        out=str(tmp_path / "runs" / "B"),
-        run_id="B",
+        out=str(out / "E"),
+        run_id="E",
         sample_size=SAMPLE,
         seed=8,
         incremental=True,
         review_sample_size=0,
     )
-    result = audit(other, spark)
-    info = manifest(result.run_dir)["incremental"]
-    assert info["mode"] == "full" and "settings" in info["reason"]
+    baseline, reason = find_baseline(other_seed, READ_SCHEMA)
+    assert baseline is None and "settings" in reason
+    other_k = AuditSettings(**{**json.loads(same.to_json()), "sample_size": SAMPLE + 1})
+    assert find_baseline(other_k, READ_SCHEMA)[0] is None
 
 
 def test_fingerprint_ignores_decision_settings_only():
@@ -139,9 +154,3 @@ def test_fingerprint_ignores_decision_settings_only():
     other = AuditSettings(corpus="/c", out="/o", run_id="x", text_field="body")
     assert fingerprint(base, READ_SCHEMA) == fingerprint(same, READ_SCHEMA)
     assert fingerprint(base, READ_SCHEMA) != fingerprint(other, READ_SCHEMA)
-
-
-@pytest.fixture(autouse=True)
-def _no_leftovers(tmp_path):
-    yield
-    shutil.rmtree(tmp_path, ignore_errors=True)

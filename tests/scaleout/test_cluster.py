@@ -25,16 +25,20 @@ def test_stop_all_ends_stubborn_children_and_escaped_sessions(tmp_path):
         "trap '' INT TERM; setsid sleep 300 & bash -c \"trap '' INT TERM; sleep 300\" & sleep 300"
     )
     service = procs.start("stubborn", ["bash", "-c", script], dict(os.environ), signal.SIGINT)
-    cluster.wait_for("three processes", lambda: len(cluster.tagged_pids(procs.tag)) >= 4, 10)
-    escaped = [
-        p for p in cluster.tagged_pids(procs.tag) if p not in cluster.group_pids(service.pgid)
-    ]
-    assert escaped, "the setsid child should have left the service's process group"
+
+    def escaped() -> list[int]:
+        return [
+            p for p in cluster.tagged_pids(procs.tag) if p not in cluster.group_pids(service.pgid)
+        ]
+
+    cluster.wait_for("the setsid child to leave the group", escaped, 10)
+    cluster.wait_for("both sleepers", lambda: len(cluster.tagged_pids(procs.tag)) >= 4, 10)
+    gone_astray = escaped()
     report = procs.stop_all(grace=1.0)
     assert report["leftover_pids"] == []
     assert cluster.tagged_pids(procs.tag) == []
     assert report["forced_services"] == ["stubborn"]
-    assert any(str(p) in " ".join(report["stragglers"]) for p in escaped)
+    assert any(str(p) in " ".join(report["stragglers"]) for p in gone_astray)
     assert service.proc.poll() is not None
 
 
@@ -55,6 +59,21 @@ def test_kill_tree_kills_descendants(tmp_path):
     time.sleep(0.3)
     assert cluster.tagged_pids(procs.tag) == []
     procs.stop_all(grace=1.0)
+
+
+def test_listening_sockets_sees_this_process():
+    import socket
+
+    with socket.socket() as v4, socket.socket(socket.AF_INET6) as v6:
+        v4.bind(("127.0.0.1", 0))
+        v4.listen()
+        v6.bind(("::", 0))
+        v6.listen()
+        found = {(s["address"], s["port"]) for s in cluster.listening_sockets([os.getpid()])}
+        assert ("127.0.0.1", v4.getsockname()[1]) in found
+        assert ("::", v6.getsockname()[1]) in found
+    assert cluster.is_loopback("127.0.0.1") and cluster.is_loopback("::1")
+    assert not cluster.is_loopback("::") and not cluster.is_loopback("0.0.0.0")
 
 
 def _sha(path: Path) -> str:
