@@ -637,6 +637,12 @@ class AirflowServices:
     password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     parallelism: int = 4
 
+    # The processes of a deployment (docker/compose.yaml runs the same commands). --skip-serve-logs:
+    # the scheduler's log server binds every interface on a fixed port; the API server reads task
+    # logs from the shared AIRFLOW_HOME instead.
+    SCHEDULER_ARGS = ("scheduler", "--skip-serve-logs")
+    DAG_PROCESSOR_ARGS = ("dag-processor",)
+
     @property
     def base_url(self) -> str:
         return f"http://{LOOPBACK}:{self.api_port}"
@@ -713,12 +719,8 @@ class AirflowServices:
             env,
             signal.SIGINT,
         )
-        # --skip-serve-logs: its log server binds every interface on a fixed port; the API
-        # server reads task logs from the shared AIRFLOW_HOME instead.
-        procs.start(
-            "airflow-scheduler", [exe, "scheduler", "--skip-serve-logs"], env, signal.SIGINT
-        )
-        procs.start("airflow-dag-processor", [exe, "dag-processor"], env, signal.SIGINT)
+        procs.start("airflow-scheduler", [exe, *self.SCHEDULER_ARGS], env, signal.SIGINT)
+        procs.start("airflow-dag-processor", [exe, *self.DAG_PROCESSOR_ARGS], env, signal.SIGINT)
         wait_for(
             "the Airflow API server",
             lambda: try_json(f"{self.base_url}/api/v2/monitor/health"),

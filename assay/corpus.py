@@ -188,7 +188,9 @@ def read_shard(
         raise ShardReadError(f"{shard.relpath}: {_describe(exc)}") from exc
     except Exception as exc:  # zstandard raises its own error type
         if type(exc).__module__.startswith("zstandard"):
-            raise ShardReadError(f"{shard.relpath}: corrupt zstd data ({exc}); re-upload or exclude it") from exc
+            raise ShardReadError(
+                f"{shard.relpath}: corrupt zstd data ({exc}); re-upload or exclude it"
+            ) from exc
         raise
 
 

@@ -47,16 +47,22 @@ def fold_term(term: str, leetspeak: bool = False) -> str:
     return normalize(term, leetspeak=leetspeak).text
 
 
+# Full-width ASCII forms and the ideographic space fold one-to-one (as NFKC folds them), so
+# Chinese and Japanese text with full-width punctuation keeps the 1:1 fast path.
+_WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
 def normalize(text: str, leetspeak: bool = False) -> Normalized:
     """Fold `text` for matching; the fast paths keep a 1:1 offset map (starts=None)."""
     if text.isascii():
         folded = text.lower()
-    elif unicodedata.is_normalized("NFKC", text) and not _has_zero_width(text):
-        folded = text.casefold()
+    else:
+        narrow = text.translate(_WIDTH)
+        if not unicodedata.is_normalized("NFKC", narrow) or _has_zero_width(narrow):
+            return _normalize_by_char(text, leetspeak)
+        folded = narrow.casefold()
         if len(folded) != len(text):  # casefold expanded something (ß, ŉ, ...)
             return _normalize_by_char(text, leetspeak)
-    else:
-        return _normalize_by_char(text, leetspeak)
     return Normalized(fold_leet(folded) if leetspeak else folded)
 
 

@@ -77,3 +77,13 @@ def test_expanding_compatibility_characters_keep_offsets():
 
 def test_decomposed_accents_fold_like_precomposed():
     assert normalize("Cafe\u0301 GROSSE").text == normalize("Café grosse").text
+
+
+def test_full_width_fast_path_agrees_with_per_character_folding():
+    from assay.normalize import _normalize_by_char
+
+    for text in ("你好，世界！ＡＢＣ　ｄｅｆ", "Ｓｈｉｔ！真的", "（测试）１２３：ｏｋ"):
+        fast = normalize(text)
+        assert fast.starts is None
+        assert fast.text == _normalize_by_char(text, False).text
+        assert len(fast.text) == len(text)

@@ -118,8 +118,9 @@ def test_control_characters_in_source_names_neither_crash_nor_run(spark, tmp_pat
         [sys.executable, "-c", _FINALIZE, settings.to_json()],
         cwd=REPO, env=console_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
+    why = [line for line in proc.stderr.splitlines() if "panicked" in line or "Error" in line][:4]
     assert proc.returncode == 0, (
-        f"deciding/publishing died (code {proc.returncode}): {proc.stderr[-1500:]}"
+        f"deciding/publishing died (code {proc.returncode}): {why or proc.stderr[-1500:]}"
     )
     assert "Traceback" not in proc.stderr
     verdicts = json.loads((tmp_path / "runs" / "ctrl" / "verdicts.json").read_text())

@@ -79,8 +79,8 @@ def test_spark_workers_match_the_loopback_cluster(compose):
 def test_airflow_processes_match_the_loopback_deployment(compose):
     commands = {name: compose["services"][name]["command"] for name in AIRFLOW_SERVICES}
     assert commands["airflow-api-server"][:2] == ["airflow", "api-server"]
-    assert commands["airflow-scheduler"] == ["airflow", "scheduler"]
-    assert commands["airflow-dag-processor"] == ["airflow", "dag-processor"]
+    assert commands["airflow-scheduler"] == ["airflow", *AirflowServices.SCHEDULER_ARGS]
+    assert commands["airflow-dag-processor"] == ["airflow", *AirflowServices.DAG_PROCESSOR_ARGS]
     env = compose["services"]["airflow-scheduler"]["environment"]
     loopback = AirflowServices(Path("/nonexistent"), "postgresql+psycopg://x", "{}", {})
     for key in ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__LOAD_EXAMPLES"):
