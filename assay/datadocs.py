@@ -138,6 +138,9 @@ def sources_section(panel: dict) -> RenderedSectionContent:
         f"confidence; decision rule '{_e(panel.get('decision_rule', ''))}'. Sampled: documents drawn; scored: "
         "documents the verdict rests on. Warnings come from the history checks (corpus_audit.history) and do not fail the run."
     )
+    omitted = int(panel.get("omitted_passing") or 0)
+    if omitted:
+        lead += f" {omitted:,} more passing sources without warnings are listed in verdicts.json."
     blocks = [
         TextContent(text=[_e(lead)], header="Sources", styling={"classes": ["col-12", "mt-2"]}),
         RenderedTableContent(

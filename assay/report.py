@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+import re2
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +109,18 @@ def source_rows(
 
 
 def docs_meta(decided: pd.DataFrame, evidence: dict[str, list[dict]], settings) -> dict:
-    """What the custom Data Docs section shows, stored in the validation result's meta."""
+    """What the custom Data Docs section shows, stored in the validation result's meta.
+
+    Sources that fail, are inconclusive or carry warnings are all listed; passing ones up to
+    TABLE_PASSING, so a 10,000-source corpus still gives a page that opens quickly.
+    """
     records = decided.to_dict(orient="records")
+    rows = source_rows(records, evidence)
+    shown = _table_rows(rows)
     return {
         "assay_sources": {
-            "rows": json.loads(json.dumps(source_rows(records, evidence), default=str)),
+            "rows": json.loads(json.dumps(shown, default=str)),
+            "omitted_passing": len(rows) - len(shown),
             "max_flagged_rate": settings.max_flagged_rate,
             "confidence": settings.confidence,
             "decision_rule": settings.decision_rule,
@@ -127,9 +135,24 @@ def _svg_image(chart, alt: str) -> str:
     """A chart as an <img> holding its SVG: renders anywhere, runs nothing."""
     import vl_convert as vlc
 
-    svg = vlc.vegalite_to_svg(chart.to_dict())
+    svg = vlc.vegalite_to_svg(_xml_safe(chart.to_dict()))
     data = base64.b64encode(svg.encode()).decode()
     return f'<img class="chart" alt="{html.escape(alt)}" src="data:image/svg+xml;base64,{data}">'
+
+
+# Characters XML (and so SVG) cannot hold: corpus names may contain them.
+_NOT_XML = re2.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x{fffe}\x{ffff}]")
+
+
+def _xml_safe(value):
+    """The chart spec with every string made SVG-safe (control characters shown as U+FFFD)."""
+    if isinstance(value, str):
+        return _NOT_XML.sub("\ufffd", value.encode("utf-8", "replace").decode("utf-8"))
+    if isinstance(value, dict):
+        return {k: _xml_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_xml_safe(v) for v in value]
+    return value
 
 
 def _verdict_scale():
@@ -360,6 +383,23 @@ def _section(title: str, lead: str, body: str) -> str:
     return f'<section><h2>{_e(title)}</h2><p class="lead">{_e(lead)}</p>{body}</section>'
 
 
+TABLE_PASSING = 500  # passing sources listed in full pages; the rest are in verdicts.json
+
+
+def _table_rows(rows: list[dict]) -> list[dict]:
+    """Every source that fails, is inconclusive or has a warning, then the first passing ones."""
+    keep = [r for r in rows if r["verdict"] != "pass" or r["warnings"]]
+    passing = [r for r in rows if r["verdict"] == "pass" and not r["warnings"]]
+    return keep + passing[:TABLE_PASSING]
+
+
+def _omitted_note(rows: list[dict]) -> str:
+    omitted = len(rows) - len(_table_rows(rows))
+    if not omitted:
+        return ""
+    return f'<p class="empty">{omitted:,} more passing sources without warnings are listed in verdicts.json.</p>'
+
+
 def render_report(
     verdicts: dict, trend: pd.DataFrame, evidence: dict[str, list[dict]], links: dict[str, str]
 ) -> str:
@@ -430,7 +470,9 @@ def render_report(
         _section(
             "Sources",
             "Failing first. Evidence shows masked excerpts of findings only; warnings come from the history checks and never fail a run.",
-            _table(rows) if rows else '<p class="empty">No source had documents.</p>',
+            _table(_table_rows(rows)) + _omitted_note(rows)
+            if rows
+            else '<p class="empty">No source had documents.</p>',
         )
     )
     errors = verdicts.get("shard_errors") or []

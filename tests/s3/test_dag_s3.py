@@ -20,7 +20,9 @@ pytestmark = pytest.mark.slow
 def test_asset_scheduled_dag_audits_s3_with_the_airflow_connection(tmp_path, bucket, s3_env):
     corpus, root = f"s3://{bucket}/corpus", f"s3://{bucket}/audits"
     for source in ("forum", "web"):
-        lines = [json.dumps({"id": f"{source}-{i}", "text": f"a calm note {i}"}) for i in range(120)]
+        lines = [
+            json.dumps({"id": f"{source}-{i}", "text": f"a calm note {i}"}) for i in range(120)
+        ]
         put(f"{corpus}/source={source}/part.jsonl.gz", gzip.compress("\n".join(lines).encode()))
     env = airflow_env(tmp_path / "airflow")
     for key in [k for k in env if k.startswith("AWS_") or k == "ASSAY_S3_CONNECTION"]:

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -145,3 +146,17 @@ def test_object_changed_while_reading_is_detected(bucket, s3_env):
         put(uri, JSONL + JSONL)
         with pytest.raises(s3.S3ReadError, match="changed while it was being read"):
             handle.raw.read(10)
+
+
+def test_unreadable_shards_decide_the_run_by_the_rule():
+    import pandas as pd
+
+    from assay.run import RunResult
+
+    def result(errors, rule):
+        return RunResult(Path("/r"), "pass", True, pd.DataFrame(), Path("/d"), errors, rule)
+
+    error = [{"shard": "b.jsonl", "error": "cannot read s3://x/b.jsonl: InternalError"}]
+    assert result(error, "fail").exit_code == 2
+    assert result(error, "report").exit_code == 0
+    assert result([], "fail").exit_code == 0
