@@ -111,6 +111,9 @@ def plan_shards(
     shards: list[Shard] = []
     ignored: list[IgnoredFile] = []
     for obj in objects:
+        if any(part.startswith(".") for part in obj.relpath.rstrip("/").split("/")):
+            ignored.append(IgnoredFile(obj.relpath, obj.size, "hidden"))
+            continue
         fmt = detect_format(obj.relpath)
         if fmt is None:
             ignored.append(IgnoredFile(obj.relpath, obj.size, "unknown_extension"))

@@ -50,9 +50,8 @@ class AuditSettings:
     exclude: tuple[str, ...] = ()
     source_layout: str = "folder"  # or "first_segment"; a "source=<name>/" folder always names it
     aws_conn_id: str = ""  # Airflow connection for s3:// (empty: aws_default if defined, else env)
-    incremental: bool = (
-        False  # reuse unchanged shards' read state from the last run (assay.incremental)
-    )
+    # Reuse unchanged shards' read state from the last incremental run (assay.incremental).
+    incremental: bool = False
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -59,10 +59,13 @@ def _list_local(root: str) -> list[StoredObject]:
         return [StoredObject(str(base.resolve()), base.name, stat.st_size, str(stat.st_mtime_ns))]
     found = []
     for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
+        # Hidden folders (.git, .staging) are not descended into, but listed so that the
+        # manifest says they were passed over; hidden files are listed like any other.
+        for name in sorted(d for d in dirnames if d.startswith(".")):
+            rel = (Path(dirpath) / name).relative_to(base).as_posix() + "/"
+            found.append(StoredObject(str(Path(dirpath, name).resolve()), rel, 0, ""))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if name.startswith("."):
-                continue
             path = Path(dirpath) / name
             stat = path.stat()
             rel = path.relative_to(base).as_posix()

@@ -53,6 +53,19 @@ def test_unknown_extensions_are_listed_not_read(tmp_path):
     assert [(i.relpath, i.reason) for i in ignored] == [("notes.md", "unknown_extension")]
 
 
+def test_hidden_files_and_folders_are_listed_as_ignored(tmp_path):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x.jsonl").write_bytes(_lines([{"text": "x"}]))
+    (tmp_path / ".hidden.jsonl").write_bytes(_lines([{"text": "x"}]))
+    (tmp_path / "a.jsonl").write_bytes(_lines([{"text": "x"}]))
+    shards, ignored = plan_shards(list_objects(str(tmp_path)), _settings(tmp_path), "c")
+    assert [s.relpath for s in shards] == ["a.jsonl"]
+    assert sorted((i.relpath, i.reason) for i in ignored) == [
+        (".git/", "hidden"),
+        (".hidden.jsonl", "hidden"),
+    ]
+
+
 def test_every_format_yields_the_same_documents(tmp_path):
     docs = [{"id": f"d{i}", "text": f"text {i} ünïcode 中文"} for i in range(20)]
     data = _lines(docs)

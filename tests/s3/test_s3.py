@@ -154,7 +154,8 @@ def test_unreadable_shards_decide_the_run_by_the_rule():
     from assay.run import RunResult
 
     def result(errors, rule):
-        return RunResult(Path("/r"), "pass", True, pd.DataFrame(), Path("/d"), errors, rule)
+        sources = pd.DataFrame([{"source": "web", "verdict": "pass"}])
+        return RunResult(Path("/r"), "pass", True, sources, Path("/d"), errors, rule)
 
     error = [{"shard": "b.jsonl", "error": "cannot read s3://x/b.jsonl: InternalError"}]
     assert result(error, "fail").exit_code == 2
