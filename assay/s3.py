@@ -138,8 +138,8 @@ def list_objects(root: str) -> list[StoredObject]:
             for item in page.get("Contents", []):
                 key = item["Key"]
                 relpath = key[len(prefix) + 1 :] if prefix else key
-                if not relpath or key.endswith("/") or _hidden(relpath):
-                    continue
+                if not relpath or key.endswith("/"):
+                    continue  # folder markers; hidden keys are listed and planned as ignored
                 found.append(
                     StoredObject(
                         f"s3://{loc.bucket}/{key}",
@@ -163,10 +163,6 @@ def list_objects(root: str) -> list[StoredObject]:
     if not found:
         raise StorageError(f"corpus {root}: no objects under this prefix; check the URI")
     return found
-
-
-def _hidden(relpath: str) -> bool:
-    return any(part.startswith(".") for part in relpath.split("/"))
 
 
 def head(uri: str) -> tuple[int, str]:

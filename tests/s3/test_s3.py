@@ -52,9 +52,13 @@ def test_listing_pages_past_1000_objects_with_globs(bucket, s3_env):
         list(pool.map(lambda k: put(f"s3://{bucket}/{k}", b'{"id":1,"text":"t"}\n'), keys))
     before = s3_env.proxy.requests
     found = list_objects(f"s3://{bucket}/big/", exclude=("skip/*",))
-    assert len(found) == 1105
-    assert found[0].relpath == "part-00000.jsonl" and found[-1].relpath == "part-01104.jsonl"
-    assert all(o.version and o.size == 20 for o in found)
+    assert len(found) == 1106
+    assert found[0].relpath == ".hidden" and found[-1].relpath == "part-01104.jsonl"
+    shards, ignored = plan_shards(found, settings(f"s3://{bucket}/big/"), "big")
+    assert len(shards) == 1105 and [(i.relpath, i.reason) for i in ignored] == [
+        (".hidden", "hidden")
+    ]
+    assert all(o.version and o.size == 20 for o in found[1:])
     assert s3_env.proxy.requests - before >= 2  # more than one page
     only = list_objects(f"s3://{bucket}/big", include=("part-0000*.jsonl",))
     assert [o.relpath for o in only] == [f"part-{i:05d}.jsonl" for i in range(10)]
