@@ -67,6 +67,17 @@ def _audit_parser(sub) -> None:
         default=4000,
         help="documents in the corpus-wide review queue for people to label (0 = none)",
     )
+    p.add_argument(
+        "--incremental",
+        action="store_true",
+        help="reuse the sample state of unchanged shards from the last incremental run of this corpus",
+    )
+    p.add_argument(
+        "--source-layout",
+        choices=("folder", "first_segment"),
+        default="folder",
+        help="where documents carry no source field: the file's folder, or the first path segment ('source=<name>/' always names it)",
+    )
     p.add_argument("--run-id", default="")
     p.add_argument(
         "--include", action="append", default=[], help="glob of files to read (repeatable)"
@@ -100,6 +111,8 @@ def _run_audit(args: argparse.Namespace) -> int:
         sampling_plan=args.sampling_plan,
         scan_fraction=args.scan_fraction,
         review_sample_size=args.review_sample_size,
+        incremental=args.incremental,
+        source_layout=args.source_layout,
         include=tuple(args.include),
         exclude=tuple(args.exclude),
     )
@@ -121,6 +134,8 @@ def _run_audit(args: argparse.Namespace) -> int:
     print(
         f"\noverall: {result.overall}   validation: {'passed' if result.validation_success else 'FAILED'}"
     )
+    if result.published and result.published != str(result.run_dir):
+        print(f"published: {result.published}")
     print(f"verdicts: {result.run_dir / 'verdicts.json'}")
     print(f"Data Docs: {result.docs_index}")
     if (result.run_dir / "report.html").exists():

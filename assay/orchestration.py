@@ -41,6 +41,7 @@ def finalize_run(settings_json: str) -> dict:
     log.info("Data Docs: %s", result.docs_index)
     summary = {
         "run_dir": str(result.run_dir),
+        "published": result.published or str(result.run_dir),
         "overall": result.overall,
         "validation_success": result.validation_success,
         "failing_sources": result.sources.loc[
