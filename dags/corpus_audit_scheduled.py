@@ -28,6 +28,7 @@ from airflow.sdk import DAG, Asset, Param, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from assay.connections import spark_submit_pre_execute
+from assay.notify import on_failure
 
 REPO = Path(__file__).resolve().parent.parent
 JOB = str(REPO / "jobs" / "corpus_audit_job.py")
@@ -70,15 +71,42 @@ PARAMS = {
         description="Read only new or changed shards since the last run.",
     ),
     "sample_size": Param(
-        4000, type="integer", minimum=1, maximum=1_000_000, title="Sample size per source"
+        4000,
+        type="integer",
+        minimum=1,
+        maximum=1_000_000,
+        title="Sample size per source",
+        description="Documents drawn at random from each source (all of a smaller source).",
     ),
-    "seed": Param(0, type="integer", minimum=0, title="Seed"),
-    "max_flagged_rate": Param(0.05, type="number", minimum=0, maximum=1, title="Max flagged rate"),
+    "seed": Param(
+        0,
+        type="integer",
+        minimum=0,
+        title="Seed",
+        description="Sampling seed; keep it fixed across runs so incremental samples merge.",
+    ),
+    "max_flagged_rate": Param(
+        0.05,
+        type="number",
+        minimum=0,
+        maximum=1,
+        title="Max flagged rate",
+        description="A source fails when its problematic share exceeds this (TC260: 0.05).",
+    ),
     "max_rejected_rate": Param(
-        0.05, type="number", minimum=0, maximum=1, title="Max rejected rate"
+        0.05,
+        type="number",
+        minimum=0,
+        maximum=1,
+        title="Max rejected rate",
+        description="Highest acceptable share of unreadable documents per source.",
     ),
     "source_layout": Param(
-        "folder", type="string", enum=["folder", "first_segment"], title="Source from key layout"
+        "folder",
+        type="string",
+        enum=["folder", "first_segment"],
+        title="Source from key layout",
+        description="Where documents carry no source field: the file's folder or the first path segment ('source=<name>/' always names it).",
     ),
 }
 
@@ -87,6 +115,8 @@ DEFAULT_ARGS = {
     "retries": 2,
     "retry_delay": timedelta(seconds=30),
     "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+    "on_failure_callback": on_failure,
 }
 
 
