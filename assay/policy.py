@@ -282,9 +282,27 @@ class Scanner:
 # ---- loading --------------------------------------------------------------------------------
 
 
+def default_policy_path() -> Path:
+    """The packaged default policy as a file, also when assay runs from a zip (--py-files)."""
+    if DEFAULT_POLICY.exists():
+        return DEFAULT_POLICY
+    import hashlib
+    import tempfile
+    from importlib.resources import files
+
+    data = files("assay").joinpath("policies/default.yaml").read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    target = Path(tempfile.gettempdir()) / f"assay-default-policy-{digest}.yaml"
+    if not target.exists():
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    return target
+
+
 def load_policy(path: str | os.PathLike | None = None) -> Policy:
     """Read, validate and resolve a policy file (None: the packaged default policy)."""
-    file = Path(path) if path is not None else DEFAULT_POLICY
+    file = Path(path) if path is not None else default_policy_path()
     try:
         text = file.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -625,7 +643,7 @@ def cached_scanner(path: str | os.PathLike | None = None) -> Scanner:
     Keyed by the resolved path; rebuilt when the policy file's mtime or size changes (an edit to
     a referenced word list alone is seen by new processes only).
     """
-    file = (Path(path) if path is not None else DEFAULT_POLICY).resolve()
+    file = (Path(path) if path is not None else default_policy_path()).resolve()
     st = os.stat(file)
     stamp = (st.st_mtime_ns, st.st_size)
     cached = _SCANNERS.get(str(file))
