@@ -38,7 +38,7 @@ def test_dag_run_writes_verdicts_gx_result_and_data_docs(airflow_home, tmp_path)
         airflow_home,
     )
     runs = (
-        [p for p in output_root.iterdir() if not p.name.startswith(".")]
+        [p for p in output_root.iterdir() if not p.name.startswith((".", "_"))]
         if output_root.exists()
         else []
     )
