@@ -128,10 +128,16 @@ def lexicon_evidence(text: str, start: int, end: int, term: str) -> str:
 def _mask_context(context: str) -> str:
     """Whitespace-separated tokens holding a digit or '@', or 20+ chars long, become '*'s."""
     tokens = context.replace("\n", " ").split(" ")
-    return " ".join(
-        "*" * min(len(t), 8) if len(t) >= 20 or "@" in t or any(c.isdigit() for c in t) else t
-        for t in tokens
-    )
+    return " ".join("*" * min(len(t), 8) if _sensitive_token(t) else t for t in tokens)
+
+
+def _sensitive_token(token: str) -> bool:
+    """20+ characters, or holding '@' or a digit (plain words are ruled out first, cheaply)."""
+    if len(token) >= 20:
+        return True
+    if token.isalpha():
+        return False
+    return "@" in token or any(c.isdigit() for c in token)
 
 
 _MASKERS = {
