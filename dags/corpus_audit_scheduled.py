@@ -24,11 +24,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk import DAG, Asset, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from assay.connections import spark_submit_pre_execute
 from assay.notify import on_failure
+from assay.params import corpus_audit_params
 
 REPO = Path(__file__).resolve().parent.parent
 JOB = str(REPO / "jobs" / "corpus_audit_job.py")
@@ -44,71 +45,24 @@ CORPUS_ASSET = Asset(
 )
 AUDIT_RESULTS = Asset(name="assay_corpus_audit_results", uri=RESULTS_URI, group="audit")
 
-PARAMS = {
-    "corpus": Param(
-        CORPUS,
-        type="string",
-        minLength=1,
-        title="Corpus",
-        description="s3://bucket/prefix or folder of the corpus.",
+# corpus_audit's form (assay/params.py) with this deployment's corpus and output root, run
+# incrementally.
+PARAMS = corpus_audit_params(
+    only=(
+        "corpus",
+        "output_root",
+        "aws_conn_id",
+        "incremental",
+        "sample_size",
+        "seed",
+        "max_flagged_rate",
+        "max_rejected_rate",
+        "source_layout",
     ),
-    "output_root": Param(
-        OUTPUT_ROOT,
-        type="string",
-        title="Output root",
-        description="Folder or s3:// prefix receiving <run id>/; also where the incremental state is found.",
-    ),
-    "aws_conn_id": Param(
-        "",
-        type="string",
-        title="AWS connection",
-        description="Airflow connection for s3:// (empty: aws_default if defined, else the environment).",
-    ),
-    "incremental": Param(
-        True,
-        type="boolean",
-        title="Incremental",
-        description="Read only new or changed shards since the last run.",
-    ),
-    "sample_size": Param(
-        4000,
-        type="integer",
-        minimum=1,
-        maximum=1_000_000,
-        title="Sample size per source",
-        description="Documents drawn at random from each source (all of a smaller source).",
-    ),
-    "seed": Param(
-        0,
-        type="integer",
-        minimum=0,
-        title="Seed",
-        description="Sampling seed; keep it fixed across runs so incremental samples merge.",
-    ),
-    "max_flagged_rate": Param(
-        0.05,
-        type="number",
-        minimum=0,
-        maximum=1,
-        title="Max flagged rate",
-        description="A source fails when its problematic share exceeds this (TC260: 0.05).",
-    ),
-    "max_rejected_rate": Param(
-        0.05,
-        type="number",
-        minimum=0,
-        maximum=1,
-        title="Max rejected rate",
-        description="Highest acceptable share of unreadable documents per source.",
-    ),
-    "source_layout": Param(
-        "folder",
-        type="string",
-        enum=["folder", "first_segment"],
-        title="Source from key layout",
-        description="Where documents carry no source field: the file's folder or the first path segment ('source=<name>/' always names it).",
-    ),
-}
+    corpus=CORPUS,
+    output_root=OUTPUT_ROOT,
+    incremental=True,
+)
 
 DEFAULT_ARGS = {
     "owner": "assay",
