@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -25,6 +26,8 @@ def spark():
     session = get_spark("assay-tests", master="local[2]")
     yield session
     session.stop()
+    # py4j logs its shutdown at INFO after pytest has closed the captured streams.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
