@@ -7,6 +7,21 @@ the operator's interface: bad values are refused by the form, not discovered in 
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
+
+
+def task_defaults() -> dict:
+    """Every Assay DAG's task defaults: owner, retries with exponential backoff, failure alerts."""
+    from assay.notify import on_failure
+
+    return {
+        "owner": "assay",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+        "on_failure_callback": on_failure,
+    }
 
 
 def corpus_audit_params(only: tuple[str, ...] | None = None, **defaults) -> dict:

@@ -19,12 +19,10 @@ Runbook (also shown in the Airflow UI as this DAG's doc):
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from airflow.sdk import DAG, Param, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from assay.notify import on_failure
+from assay.params import task_defaults
 
 PARAMS = {
     "base_url": Param("", type="string", maxLength=2000, title="Endpoint base URL",
@@ -102,14 +100,7 @@ with DAG(
     catchup=False,
     params=PARAMS,
     tags=["assay", "answers", "audit"],
-    default_args={
-        "owner": "assay",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=10),
-        "on_failure_callback": on_failure,
-    },
+    default_args=task_defaults(),
 ) as dag:
 
     @task

@@ -37,7 +37,6 @@ connection named by `ASSAY_ALERT_HTTP_CONN_ID` and/or by mail (`ASSAY_ALERT_EMAI
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -45,8 +44,7 @@ from airflow.sdk import DAG, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from assay.connections import spark_submit_pre_execute
-from assay.notify import on_failure
-from assay.params import corpus_audit_params
+from assay.params import corpus_audit_params, task_defaults
 
 REPO = Path(__file__).resolve().parent.parent
 JOB = str(REPO / "jobs" / "corpus_audit_job.py")
@@ -62,14 +60,7 @@ with DAG(
     catchup=False,
     params=PARAMS,
     tags=["assay", "corpus", "audit"],
-    default_args={
-        "owner": "assay",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=10),
-        "on_failure_callback": on_failure,
-    },
+    default_args=task_defaults(),
 ) as dag:
 
     @task

@@ -20,7 +20,7 @@ S3 endpoint and keys come from the Airflow connection named in aws_conn_id (aws_
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -28,8 +28,7 @@ from airflow.sdk import DAG, Asset, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from assay.connections import spark_submit_pre_execute
-from assay.notify import on_failure
-from assay.params import corpus_audit_params
+from assay.params import corpus_audit_params, task_defaults
 
 REPO = Path(__file__).resolve().parent.parent
 JOB = str(REPO / "jobs" / "corpus_audit_job.py")
@@ -64,14 +63,7 @@ PARAMS = corpus_audit_params(
     incremental=True,
 )
 
-DEFAULT_ARGS = {
-    "owner": "assay",
-    "retries": 2,
-    "retry_delay": timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=10),
-    "on_failure_callback": on_failure,
-}
+DEFAULT_ARGS = task_defaults()
 
 
 def audit_tasks() -> None:
