@@ -15,26 +15,27 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.storagelevel import StorageLevel
 
+from assay.batches import DocumentBatch, read_batches
 from assay.connections import executor_access, use_in_executor
 from assay.corpus import (
-    Document,
     IgnoredFile,
     Shard,
     ShardReadError,
     derived_id,
     plan_shards,
-    read_shard,
 )
 from assay.incremental import annotate_shards, read_report, save_state
 from assay.parquet_pages import TextFill
 from assay.paths import file_escapes_corpus
-from assay.sample import BottomK, Candidate, review_key, sample_key
+from assay.sample import KEY_BITS, ColumnBottomK, review_keys, sample_keys
 from assay.scoring import score_partitions, scored_schema
 from assay.settings import AuditSettings
 from assay.storage import list_objects
@@ -44,17 +45,19 @@ log = logging.getLogger(__name__)
 # One row type for everything a read task reports: sample candidates, counts and shard status.
 READ_SCHEMA = pa.schema(
     [
-        ("kind", pa.string()),  # "doc", "count" or "shard"
+        ("kind", pa.string()),  # "doc", "review", "count", "read", "ids" or "shard"
         ("shard", pa.int32()),
         ("source", pa.string()),
         ("doc_id", pa.string()),
-        ("key", pa.int64()),
+        ("key", pa.int64()),  # sample or review key; for "ids" rows, the key bucket
         ("locator", pa.int64()),
         ("text", pa.string()),
         ("reason", pa.string()),  # rejection reason ("" = eligible) or shard error
         ("n", pa.int64()),
+        ("keys", pa.binary()),  # "ids" rows: the bucket's sample keys of explicit ids (int64)
     ]
 )
+ID_BUCKET_BITS = 8  # explicit-id keys travel in 256 buckets by their top bits
 CANDIDATE_COLUMNS = ["source", "doc_id", "key", "shard", "locator", "text"]
 SAMPLE_COLUMNS = ["source", "rank", "doc_id", "key", "shard", "locator", "text"]
 
@@ -112,66 +115,165 @@ def crash_once_for_tests() -> None:
 
 
 def _read_one_shard(shard: Shard, settings: AuditSettings) -> pa.RecordBatch:
-    heaps: dict[str, BottomK] = {}
-    counts: dict[tuple[str, str], int] = defaultdict(int)
-    error = ""
-    read: dict[str, int] = defaultdict(int)  # every record, counted before it is classified
-    ids: dict[tuple[str, int], int] = defaultdict(int)  # explicit ids per (source, sample key)
-    k, seed = settings.sample_size, settings.seed
+    """Everything the sampling pass keeps of one shard, as READ_SCHEMA rows.
+
+    Per source: the bottom-k sample candidates (with text), documents read, eligible and
+    rejected by reason, and the sample keys of explicit ids (to count repeated ids); the
+    corpus-wide review candidates; and one "shard" row with the read error, if any.
+    """
     crash_once_for_tests()
-    review = BottomK(settings.review_sample_size) if settings.review_sample_size else None
+    sampler = _ShardSampler(shard, settings)
+    error = ""
     try:
         # Parquet text may be deferred: read later for sampled rows only (parquet_pages).
-        for record in read_shard(shard, settings, defer_text=True):
-            read[record.source] += 1
-            if not isinstance(record, Document):
-                counts[(record.source, record.reason)] += 1
-                continue
-            counts[(record.source, "")] += 1
-            if review is not None:
-                rkey = review_key(seed, record.source, record.doc_id)
-                worst = review.worst_key()
-                if worst is None or rkey <= worst:
-                    review.offer(
-                        Candidate(rkey, record.source, record.locator, record.doc_id, record.text)
-                    )
-            key = sample_key(seed, record.source, record.doc_id)
-            if record.doc_id != derived_id(shard.relpath, record.locator):
-                ids[(record.source, key)] += 1
-            heap = heaps.get(record.source)
-            if heap is None:
-                heap = heaps[record.source] = BottomK(k)
-            worst = heap.worst_key()
-            if worst is not None and key > worst:
-                continue
-            heap.offer(Candidate(key, shard.relpath, record.locator, record.doc_id, record.text))
+        for batch in read_batches(shard, settings, defer_text=True):
+            sampler.add(batch)
     except ShardReadError as exc:
         error = str(exc)
-    rows: dict[str, list] = {f.name: [] for f in READ_SCHEMA}
+    return sampler.rows(error)
 
-    def add(kind, source, doc_id=None, key=None, locator=None, text=None, reason="", n=0):
-        for name, value in zip(
-            READ_SCHEMA.names,
-            (kind, shard.index, source, doc_id, key, locator, text, reason, n),
-            strict=True,
-        ):
-            rows[name].append(value)
 
-    for source, heap in heaps.items():
-        for c in heap.items():
-            add("doc", source, c.doc_id, c.key, c.locator, c.text)
-    for c in review.items() if review is not None else ():
-        add(
-            "review", c.shard, c.doc_id, c.key, c.locator, c.text
-        )  # Candidate.shard holds the source
-    for (source, reason), n in counts.items():
-        add("count", source, reason=reason, n=n)
-    for (source, key), n in ids.items():
-        add("id", source, key=key, n=n)
-    for source, n in read.items():
-        add("read", source, n=n)
-    add("shard", None, reason=error, n=sum(read.values()))
-    return pa.RecordBatch.from_pydict(rows, schema=READ_SCHEMA)
+class _ShardSampler:
+    """Per-source bottom-k, review bottom-k and counts over one shard's document batches."""
+
+    def __init__(self, shard: Shard, settings: AuditSettings):
+        self.shard, self.seed, self.k = shard, settings.seed, settings.sample_size
+        self.samples: dict[str, ColumnBottomK] = {}
+        self.review = ColumnBottomK(settings.review_sample_size)
+        self.counts: dict[tuple[str, str], int] = defaultdict(int)
+        self.read: dict[str, int] = defaultdict(int)  # every record, counted as it was read
+        self.id_keys: dict[str, list[np.ndarray]] = defaultdict(list)
+
+    def add(self, batch: DocumentBatch) -> None:
+        for rejection in batch.rejections:
+            self.read[rejection.source] += 1
+            self.counts[(rejection.source, rejection.reason)] += 1
+        if not len(batch):
+            return
+        encoded = batch.source.dictionary_encode()
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        for code, source in enumerate(encoded.dictionary.to_pylist()):
+            rows = np.flatnonzero(codes == code)
+            if len(rows):
+                self._add_source(source, batch, rows)
+
+    def _add_source(self, source: str, batch: DocumentBatch, rows: np.ndarray) -> None:
+        self.read[source] += len(rows)
+        self.counts[(source, "")] += len(rows)
+        whole = len(rows) == len(batch)
+        ids = batch.doc_id if whole else batch.doc_id.take(pa.array(rows))
+        locator = batch.locator[rows]
+        keys = sample_keys(self.seed, source, ids)
+        self.id_keys[source].append(keys[self._explicit(ids, locator)])
+        sample = self.samples.get(source)
+        if sample is None:
+            sample = self.samples[source] = ColumnBottomK(self.k)
+        self._offer(sample, keys, rows, locator, batch, source=None)
+        if self.review.k:
+            self._offer(
+                self.review, review_keys(self.seed, source, ids), rows, locator, batch, source
+            )
+
+    def _offer(self, heap, keys, rows, locator, batch, source: str | None) -> None:
+        limit = heap.threshold()
+        if limit is not None:
+            inside = np.flatnonzero(keys <= limit)
+            keys, rows, locator = keys[inside], rows[inside], locator[inside]
+        if not len(keys):
+            return
+        take = pa.array(rows)
+        payload = pa.table({"doc_id": batch.doc_id.take(take), "text": batch.text.take(take)})
+        ties = [locator]
+        if source is not None:  # the review sample orders equal keys by source, then locator
+            ties = [np.full(len(keys), source, dtype=object), locator]
+        heap.offer(keys, ties, payload)
+
+    def _explicit(self, ids: pa.Array, locator: np.ndarray) -> np.ndarray:
+        """Documents whose id came from the record, not derived from where it was read."""
+        prefix = f"{self.shard.relpath}@"
+        maybe = pc.starts_with(ids, prefix).to_numpy(zero_copy_only=False)
+        explicit = np.ones(len(locator), dtype=bool)
+        for i in np.flatnonzero(maybe):
+            explicit[i] = ids[int(i)].as_py() != derived_id(self.shard.relpath, int(locator[i]))
+        return explicit
+
+    def rows(self, error: str) -> pa.RecordBatch:
+        index = self.shard.index
+        parts = []
+        for source, sample in self.samples.items():
+            parts.append(_candidate_rows("doc", index, [source] * len(sample), sample))
+        if len(self.review):
+            sources = self.review.ties[0].tolist()
+            parts.append(_candidate_rows("review", index, sources, self.review))
+        for source, chunks in self.id_keys.items():
+            parts.append(_id_rows(index, source, np.concatenate(chunks)))
+        counted = list(self.counts.items())
+        parts.append(
+            _report_rows(
+                "count",
+                index,
+                [source for (source, _), _ in counted],
+                reason=[reason for (_, reason), _ in counted],
+                n=[n for _, n in counted],
+            )
+        )
+        parts.append(_report_rows("read", index, list(self.read), n=list(self.read.values())))
+        parts.append(
+            _report_rows("shard", index, [None], reason=[error], n=[sum(self.read.values())])
+        )
+        return pa.concat_batches([p for p in parts if p.num_rows])
+
+
+def _candidate_rows(kind: str, shard: int, sources: list, heap: ColumnBottomK) -> pa.RecordBatch:
+    payload = heap.payload
+    assert payload is not None
+    return _report_rows(
+        kind,
+        shard,
+        sources,
+        doc_id=payload.column("doc_id").combine_chunks(),
+        key=heap.keys,
+        locator=heap.ties[-1],
+        text=payload.column("text").combine_chunks(),
+    )
+
+
+def _id_rows(shard: int, source: str, keys: np.ndarray) -> pa.RecordBatch:
+    """The sample keys of a shard's explicit ids, sorted, cut into buckets by their top bits."""
+    keys = np.sort(keys)
+    buckets = keys >> (KEY_BITS - ID_BUCKET_BITS)
+    cuts = np.flatnonzero(np.diff(buckets)) + 1
+    chunks = np.split(keys, cuts) if len(keys) else []
+    return _report_rows(
+        "ids",
+        shard,
+        [source] * len(chunks),
+        key=[int(c[0] >> (KEY_BITS - ID_BUCKET_BITS)) for c in chunks],
+        n=[len(c) for c in chunks],
+        keys=[c.astype("<i8").tobytes() for c in chunks],
+    )
+
+
+def _report_rows(kind: str, shard: int, sources: list, **columns) -> pa.RecordBatch:
+    """READ_SCHEMA rows of one kind; columns not given are null (reason: '', n: 0)."""
+    n = len(sources)
+    arrays = []
+    for f in READ_SCHEMA:
+        if f.name == "kind":
+            arrays.append(pa.array([kind] * n, f.type))
+        elif f.name == "shard":
+            arrays.append(pa.array(np.full(n, shard, dtype=np.int32), f.type))
+        elif f.name == "source":
+            arrays.append(pa.array(sources, f.type))
+        elif f.name in columns:
+            arrays.append(pa.array(columns[f.name], f.type))
+        elif f.name == "reason":
+            arrays.append(pa.array([""] * n, f.type))
+        elif f.name == "n":
+            arrays.append(pa.array(np.zeros(n, dtype=np.int64), f.type))
+        else:
+            arrays.append(pa.nulls(n, f.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=READ_SCHEMA)
 
 
 def over_shards(
@@ -356,16 +458,35 @@ def collect_read_counts(report: DataFrame) -> dict[str, int]:
 
 
 def collect_duplicate_ids(report: DataFrame) -> dict[str, int]:
-    """Per source: documents whose explicit id an earlier document of the source already had."""
-    per_key = (
-        report.where(F.col("kind") == "id")
-        .groupBy("source", "key")
-        .agg(F.sum("n").alias("n"))
-        .where(F.col("n") > 1)
-        .groupBy("source")
-        .agg(F.sum(F.col("n") - 1).alias("n"))
+    """Per source: documents whose explicit id an earlier document of the source already had.
+
+    Each key bucket of each source is gathered in one task, which counts the repeated keys.
+    """
+    out_schema = pa.schema([("source", pa.string()), ("n", pa.int64())])
+
+    def repeats(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        groups: dict[tuple[str, int], list[np.ndarray]] = defaultdict(list)
+        for batch in batches:
+            columns = batch.to_pydict()
+            for source, bucket, keys in zip(
+                columns["source"], columns["key"], columns["keys"], strict=True
+            ):
+                groups[(source, bucket)].append(np.frombuffer(keys, dtype="<i8"))
+        sources, counts = [], []
+        for (source, _), parts in groups.items():
+            keys = np.concatenate(parts)
+            sources.append(source)
+            counts.append(len(keys) - len(np.unique(keys)))
+        yield pa.RecordBatch.from_pydict({"source": sources, "n": counts}, schema=out_schema)
+
+    per_bucket = (
+        report.where(F.col("kind") == "ids")
+        .select("source", "key", "keys")
+        .repartition("source", "key")
+        .mapInArrow(repeats, from_arrow_schema(out_schema))
     )
-    return {r["source"]: int(r["n"]) for r in per_key.collect()}
+    rows = per_bucket.groupBy("source").agg(F.sum("n").alias("n")).where(F.col("n") > 0)
+    return {r["source"]: int(r["n"]) for r in rows.collect()}
 
 
 def sample_stats(sample: DataFrame, scored: DataFrame) -> list[dict]:

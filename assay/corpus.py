@@ -26,6 +26,7 @@ REJECTION_REASONS: dict[str, str] = {
     "missing_text": "the text field is missing",
     "text_not_string": "the text field is null, a number, a list or an object",
     "invalid_id": "the id field is not a string or an integer",
+    "lone_surrogate": "a field escapes a lone UTF-16 surrogate, which is not valid Unicode",
     "too_large": "the document is larger than max_document_bytes",
     "missing_text_column": "the Parquet file has no text column",
 }
@@ -182,11 +183,27 @@ def read_shard(
         yield from read_parquet_shard(shard, settings, defer_text)
         return
     parse = _parse_json_line if shard.container == "jsonl" else _parse_text_line
-    try:
-        for offset, line in _shard_lines(shard):
+    for base, block in shard_blocks(shard):
+        for offset, line in block_lines(base, block):
             if not line.strip():
                 continue
             yield parse(line, offset, shard, settings)
+
+
+def shard_blocks(shard: Shard) -> Iterator[tuple[int, bytes]]:
+    """(offset, block) for a plain or compressed shard: runs of whole lines, in file order.
+
+    Every line starting in the shard's byte range is in exactly one block (a line belongs to
+    the range holding its first byte; '\\n', '\\r\\n' and '\\r' all end lines); a file's
+    leading UTF-8 byte-order mark is dropped. Raises ShardReadError, after the blocks that could
+    be read, when the file is damaged.
+    """
+    try:
+        if shard.end < 0:
+            with _open_stream(shard) as stream:
+                yield from _whole_blocks(stream)
+        else:
+            yield from _range_blocks(shard)
     except (EOFError, OSError, zlib.error) as exc:
         raise ShardReadError(f"{shard.relpath}: {_describe(exc)}") from exc
     except Exception as exc:  # zstandard raises its own error type
@@ -195,6 +212,14 @@ def read_shard(
                 f"{shard.relpath}: corrupt zstd data ({exc}); re-upload or exclude it"
             ) from exc
         raise
+
+
+def block_lines(base: int, block: bytes) -> Iterator[tuple[int, bytes]]:
+    """(offset, line without its terminator) for every line of a block starting at `base`."""
+    offset = base
+    for line in block.splitlines(keepends=True):
+        yield offset, line.rstrip(b"\r\n")
+        offset += len(line)
 
 
 def _describe(exc: BaseException) -> str:
@@ -249,35 +274,70 @@ class _ZstdStream:
         self._raw.close()
 
 
-def _shard_lines(shard: Shard) -> Iterator[tuple[int, bytes]]:
-    """(offset, line without terminator) for lines starting in the shard's byte range.
-
-    A line belongs to the range holding its first byte; '\\n', '\\r\\n' and '\\r' all end lines.
-    """
-    if shard.end < 0:
-        with _open_stream(shard) as stream:
-            first = True
-            for offset, line in iter_lines(stream, 0):
-                if first and line.startswith(UTF8_BOM):
-                    line, offset = line[len(UTF8_BOM) :], offset + len(UTF8_BOM)
-                first = False
-                yield offset, line
-        return
-    begin = max(shard.start - 1, 0)
-    stream = _RangeStream(shard.uri, begin, shard.size)
-    skip_partial = shard.start > 0
-    for offset, line in iter_lines(stream, begin, with_terminator=True):
-        if offset >= shard.end:
+def _raw_blocks(stream, base: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, block) cut after the last line terminator of each read; the tail at the end."""
+    offset, tail = base, b""
+    read = getattr(stream, "read1", stream.read)  # read1: a damaged stream keeps what came before
+    while True:
+        chunk = read(BLOCK_BYTES)
+        if not chunk:
             break
+        cut = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+        if cut < 0:
+            tail += chunk
+            continue
+        block, tail = tail + chunk[: cut + 1], chunk[cut + 1 :]
+        yield offset, block
+        offset += len(block)
+    if tail:
+        yield offset, tail
+
+
+def _strip_bom(offset: int, block: bytes) -> tuple[int, bytes]:
+    if offset == 0 and block.startswith(UTF8_BOM):
+        return len(UTF8_BOM), block[len(UTF8_BOM) :]
+    return offset, block
+
+
+def _whole_blocks(stream) -> Iterator[tuple[int, bytes]]:
+    for offset, block in _raw_blocks(stream, 0):
+        yield _strip_bom(offset, block)
+
+
+def _range_blocks(shard: Shard) -> Iterator[tuple[int, bytes]]:
+    """Blocks of the lines that start in [shard.start, shard.end).
+
+    Reading begins one byte early: the line under way there belongs to the previous range and
+    is dropped (byte start-1 ends a line exactly when that piece is only its terminator).
+    Reading goes past the end only to finish the last line.
+    """
+    begin = max(shard.start - 1, 0)
+    skip_partial = shard.start > 0
+    for offset, block in _raw_blocks(_RangeStream(shard.uri, begin, shard.size), begin):
         if skip_partial:
             skip_partial = False
-            # Byte start-1 ends a line exactly when this first piece is only that terminator.
-            if offset < shard.start:
-                continue
-        body = line.rstrip(b"\r\n")
-        if offset == 0 and body.startswith(UTF8_BOM):
-            body, offset = body[len(UTF8_BOM) :], offset + len(UTF8_BOM)
-        yield offset, body
+            drop = _line_end(block, 0)
+            offset, block = offset + drop, block[drop:]
+        if offset >= shard.end:
+            return
+        if offset + len(block) > shard.end:
+            yield _strip_bom(offset, block[: _line_end(block, shard.end - offset - 1)])
+            return
+        if block:
+            yield _strip_bom(offset, block)
+        if offset + len(block) >= shard.end:
+            return
+
+
+def _line_end(block: bytes, at: int) -> int:
+    """The index just past the terminator of the line holding byte `at` (len(block) if none)."""
+    ends = [i for i in (block.find(b"\n", at), block.find(b"\r", at)) if i >= 0]
+    if not ends:
+        return len(block)
+    end = min(ends)
+    if block[end : end + 2] == b"\r\n":
+        return end + 2
+    return end + 1
 
 
 class _RangeStream:
@@ -290,27 +350,6 @@ class _RangeStream:
         data = read_range(self.uri, self.pos, min(self.pos + n, self.end))
         self.pos += len(data)
         return data
-
-
-def iter_lines(stream, base: int, with_terminator: bool = False) -> Iterator[tuple[int, bytes]]:
-    """Split a byte stream on \\n, \\r\\n and \\r, yielding (offset, line)."""
-    offset = base
-    tail = b""
-    read = getattr(stream, "read1", stream.read)  # read1: a damaged stream keeps what came before
-    while True:
-        chunk = read(BLOCK_BYTES)
-        if not chunk:
-            break
-        cut = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
-        if cut < 0:
-            tail += chunk
-            continue
-        block, tail = tail + chunk[: cut + 1], chunk[cut + 1 :]
-        for line in block.splitlines(keepends=True):
-            yield offset, (line if with_terminator else line.rstrip(b"\r\n"))
-            offset += len(line)
-    if tail:
-        yield offset, tail
 
 
 def _parse_json_line(
@@ -344,7 +383,18 @@ def _parse_json_line(
         doc_id = derived_id(shard.relpath, offset)
     elif isinstance(doc_id, bool) or not isinstance(doc_id, str | int):
         return Rejection(source, "invalid_id", offset)
+    if (b"\\ud" in line or b"\\uD" in line) and not _encodable(source, str(doc_id), text):
+        return Rejection(shard.path_source, "lone_surrogate", offset)
     return Document(source, str(doc_id), text, offset)
+
+
+def _encodable(*values: str) -> bool:
+    try:
+        for value in values:
+            value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _parse_text_line(

@@ -12,6 +12,9 @@ import heapq
 from dataclasses import dataclass, field
 from hashlib import blake2b
 
+import numpy as np
+import pyarrow as pa
+
 KEY_BITS = 63  # fits a signed 64-bit column
 
 
@@ -76,6 +79,68 @@ def review_key(seed: int, source: str, doc_id: str) -> int:
 def scan_key(seed: int, source: str, doc_id: str) -> int:
     """A key for the automated scan: a document is scanned when its key falls under the fraction."""
     return sample_key(seed, "\x00scan", f"{source}\x1f{doc_id}")
+
+
+def sample_keys(seed: int, source: str, doc_ids: pa.Array) -> np.ndarray:
+    """sample_key for many documents of one source (int64), hashing the shared prefix once."""
+    prefix = blake2b(f"{seed}\x1f{source}\x1f".encode(), digest_size=8)
+    return _keys(prefix, doc_ids.cast(pa.binary()).to_pylist())
+
+
+def review_keys(seed: int, source: str, doc_ids: pa.Array) -> np.ndarray:
+    """review_key for many documents of one source (int64)."""
+    prefix = blake2b(f"{seed}\x1f\x00review\x1f{source}\x1f".encode(), digest_size=8)
+    return _keys(prefix, doc_ids.cast(pa.binary()).to_pylist())
+
+
+def _keys(prefix, suffixes: list[bytes]) -> np.ndarray:
+    digests = []
+    for suffix in suffixes:
+        h = prefix.copy()
+        h.update(suffix)
+        digests.append(h.digest())
+    keys = np.frombuffer(b"".join(digests), dtype=">u8") >> np.uint64(64 - KEY_BITS)
+    return keys.astype(np.int64)
+
+
+class ColumnBottomK:
+    """The k smallest rows seen so far by (key, tie-breakers...), with Arrow payload columns.
+
+    The columnar twin of BottomK for the sampling pass: rows are offered a batch at a time, and
+    only rows that can still enter (key at or below the current k-th) are ever copied.
+    """
+
+    def __init__(self, k: int):
+        self.k = k
+        self.keys = np.empty(0, dtype=np.int64)
+        self.ties: list[np.ndarray] = []
+        self.payload: pa.Table | None = None
+
+    def threshold(self) -> int | None:
+        """The k-th smallest key once full: rows with larger keys cannot enter."""
+        return int(self.keys[-1]) if len(self.keys) == self.k else None
+
+    def offer(self, keys: np.ndarray, ties: list[np.ndarray], payload: pa.Table) -> None:
+        """Offer rows; `ties` break equal keys, in order (e.g. locator), smaller first."""
+        if not len(keys) or not self.k:
+            return
+        limit = self.threshold()
+        if limit is not None:
+            keep = keys <= limit
+            if not keep.any():
+                return
+            keys, ties = keys[keep], [t[keep] for t in ties]
+            payload = payload.filter(pa.array(keep))
+        if self.payload is not None:
+            keys = np.concatenate([self.keys, keys])
+            ties = [np.concatenate([old, new]) for old, new in zip(self.ties, ties, strict=True)]
+            payload = pa.concat_tables([self.payload, payload])
+        order = np.lexsort([*reversed(ties), keys])[: self.k]
+        self.keys, self.ties = keys[order], [t[order] for t in ties]
+        self.payload = payload.take(pa.array(order))
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 def in_fraction(key: int, fraction: float) -> bool:

@@ -6,6 +6,9 @@ In one Spark session (local[N]), on generated web-like documents in several sour
   global sample drawn and collected) over a JSONL corpus, divided by the time of a bare Spark
   scan of the same files (`spark.read.text(...).count()`); medians of alternating repeats after
   a warm-up. Goal <= 1.2. `sampling_vs_json_scan` divides by `spark.read.json(schema).count()`.
+  python_read_vs_scan: the same shards read by the same Python tasks without parsing, over the
+  text scan (the floor of any sampler in Python tasks); sampling_vs_python_read: the pass over
+  that floor (what parsing, hashing and drawing the sample add).
 - parquet_text_read_fraction: text-column bytes the two-pass Parquet path read (pass 2: pages
   holding sampled rows, offset indexes) over the text column's stored bytes;
   parquet_sample_fraction: sampled documents over all documents. A page is the smallest unit
@@ -141,6 +144,29 @@ def text_scan(spark, corpus: Path) -> float:
     return time.perf_counter() - start
 
 
+def python_read(spark, corpus: Path, shard_bytes: int) -> float:
+    """The same shards and tasks as the sampling pass, each only reading its bytes (no parsing):
+    the floor any sampler running in Python tasks stands on."""
+    import pyarrow as pa
+
+    from assay.audit import READ_SCHEMA, over_shards, plan_corpus
+    from assay.corpus import shard_blocks
+    from assay.settings import AuditSettings
+
+    settings = AuditSettings(
+        corpus=str(corpus), out="/tmp/unused", run_id="bench", shard_bytes=shard_bytes
+    )
+
+    def read_only(shard, _settings):
+        for _ in shard_blocks(shard):
+            pass
+        yield pa.RecordBatch.from_pylist([], schema=READ_SCHEMA)
+
+    start = time.perf_counter()
+    over_shards(spark, plan_corpus(settings), settings, read_only, READ_SCHEMA).count()
+    return time.perf_counter() - start
+
+
 def json_scan(spark, corpus: Path) -> float:
     start = time.perf_counter()
     spark.read.option("recursiveFileLookup", "true").schema("id string, text string").json(
@@ -195,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
 
         text_scan(spark, jsonl)  # warm-up: JVM, Python workers, imports
         sampling_pass(spark, jsonl, args.sample_size, shard_bytes)[4].unpersist()
-        passes, scans, jscans = [], [], []
+        passes, scans, jscans, floors = [], [], [], []
         for _ in range(args.repeats):
             seconds, sample, _, _, report = sampling_pass(
                 spark, jsonl, args.sample_size, shard_bytes
@@ -205,9 +231,12 @@ def main(argv: list[str] | None = None) -> int:
             passes.append(seconds)
             scans.append(text_scan(spark, jsonl))
             jscans.append(json_scan(spark, jsonl))
+            floors.append(python_read(spark, jsonl, shard_bytes))
         p, s, j = statistics.median(passes), statistics.median(scans), statistics.median(jscans)
+        f = statistics.median(floors)
         print(
-            f"sampling pass {p:.2f} s, text scan {s:.2f} s, json scan {j:.2f} s (medians of {args.repeats})",
+            f"sampling pass {p:.2f} s, text scan {s:.2f} s, json scan {j:.2f} s, "
+            f"read-only Python tasks {f:.2f} s (medians of {args.repeats})",
             file=sys.stderr,
         )
 
@@ -229,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"sampling_vs_scan: {p / s:.3f}")
         print(f"sampling_vs_json_scan: {p / j:.3f}")
+        print(f"python_read_vs_scan: {f / s:.3f}")
+        print(f"sampling_vs_python_read: {p / f:.3f}")
         print(f"parquet_text_read_fraction: {read_one / total_one:.5f}")
         print(f"parquet_sample_fraction: {sampled / args.parquet_docs:.5f}")
         print(f"parquet_docs_per_page: {args.parquet_docs / pages_one:.1f}")
