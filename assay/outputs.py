@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -126,10 +127,43 @@ def rebuild_data_docs(root_uri: str, attempts: int = 8) -> str:
             )
             continue
         log.info("Data Docs for %d runs: %s", len(runs), index_uri)
+        prune_builds(root_uri, keep={build_id})
         return index_uri
     raise RuntimeError(
         f"Data Docs at {index_uri}: lost {attempts} concurrent rebuilds; retry the task"
     )
+
+
+BUILD_GRACE_SECONDS = 3600  # a replaced build stays this long for readers still on its pages
+
+
+def prune_builds(root_uri: str, keep: set[str], grace_seconds: float | None = None) -> int:
+    """Delete Data Docs builds the index no longer points at, once older than the grace period.
+
+    Builds are never modified, only replaced, so a build is safe to delete when the index names
+    another one and nobody could still be reading it: the grace period covers readers that
+    opened the old index, and concurrent writers whose build has not been switched in yet.
+    Returns the number of objects deleted.
+    """
+    from assay import s3
+
+    current = current_build(root_uri)
+    if current is not None:
+        keep = keep | {current["build"]}
+    prefix = f"{root_uri.rstrip('/')}/{DOCS_PREFIX}/builds/"
+    newest: dict[str, float] = {}
+    objects: dict[str, list[str]] = {}
+    for uri, modified in s3.list_keys_modified(prefix):
+        build = uri[len(prefix) :].split("/", 1)[0]
+        objects.setdefault(build, []).append(uri)
+        newest[build] = max(newest.get(build, 0.0), modified)
+    cutoff = time.time() - (BUILD_GRACE_SECONDS if grace_seconds is None else grace_seconds)
+    stale = [b for b in objects if b not in keep and newest[b] < cutoff]
+    uris = [uri for b in stale for uri in objects[b]]
+    if uris:
+        s3.delete_keys(uris)
+        log.info("Data Docs: removed %d replaced builds (%d objects)", len(stale), len(uris))
+    return len(uris)
 
 
 def _build_and_upload(root_uri: str, runs: dict, build_uri: str) -> None:
@@ -155,6 +189,9 @@ def _build_and_upload(root_uri: str, runs: dict, build_uri: str) -> None:
         if not site.exists():
             site.mkdir(parents=True)
             (site / "index.html").write_text("<html><body>No validation results yet.</body></html>")
+        from assay.assets import localise_site
+
+        localise_site(site)  # CSS/JS inside the build, no CDN, like a run's own Data Docs
         for path in sorted(p for p in site.rglob("*") if p.is_file()):
             s3.upload_file(path, f"{build_uri}/{path.relative_to(site).as_posix()}")
         shutil.rmtree(site, ignore_errors=True)
@@ -163,8 +200,12 @@ def _build_and_upload(root_uri: str, runs: dict, build_uri: str) -> None:
 def _fresh_context(project: Path):
     import great_expectations as gx
 
+    from assay.datadocs import configure_site
+
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    return gx.get_context(mode="file", project_root_dir=str(project))
+    context = gx.get_context(mode="file", project_root_dir=str(project))
+    configure_site(context)  # Assay's per-source section, as on each run's own pages
+    return context
 
 
 def _index_page(build_id: str, runs: list[str]) -> bytes:

@@ -355,3 +355,40 @@ def download_file(uri: str, path: Path) -> None:
         client().download_file(loc.bucket, loc.key, str(path))
     except _client_errors() as exc:
         raise _explain(exc, uri, "read") from None
+
+
+def list_keys_modified(prefix_uri: str) -> list[tuple[str, float]]:
+    """(uri, last-modified as a UNIX time) of every object whose key starts with the URI's key."""
+    loc = parse_uri(prefix_uri)
+    out: list[tuple[str, float]] = []
+    try:
+        for page in (
+            client().get_paginator("list_objects_v2").paginate(Bucket=loc.bucket, Prefix=loc.key)
+        ):
+            for item in page.get("Contents", []):
+                out.append((f"s3://{loc.bucket}/{item['Key']}", item["LastModified"].timestamp()))
+    except _client_errors() as exc:
+        raise _explain(exc, prefix_uri, "list") from None
+    return out
+
+
+def delete_keys(uris: list[str]) -> None:
+    """Delete objects (batches of 1000, the API's limit); all URIs must share one bucket."""
+    if not uris:
+        return
+    bucket = parse_uri(uris[0]).bucket
+    keys = [parse_uri(u).key for u in uris]
+    try:
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            response = client().delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
+            )
+            if response.get("Errors"):
+                first = response["Errors"][0]
+                raise S3ReadError(
+                    f"s3://{bucket}/{first.get('Key')}: cannot delete ({first.get('Code')}: "
+                    f"{first.get('Message')}); check the credentials' s3:DeleteObject permission"
+                )
+    except _client_errors() as exc:
+        raise _explain(exc, uris[0], "delete") from None

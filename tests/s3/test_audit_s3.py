@@ -135,6 +135,20 @@ def test_s3_audit_publishes_and_incremental_equals_full(
     assert strip(b["shards"]) == strip(c["shards"])
     assert "forum-130" not in {r[2] for r in sample_rows(inc.run_dir)}
     assert outputs.current_build(runs)["runs"] == ["A", "B", "C"]
+    # The combined Data Docs are Assay's pages (per-source section), with CSS/JS inside the build.
+    build = f"{runs}/data_docs/builds/{outputs.current_build(runs)['build']}"
+    pages = {u: s3.get_bytes(u)[0].decode() for u, _, _ in s3.list_keys(f"{build}/validations/")}
+    sources_pages = [page for u, page in pages.items() if "/corpus_audit/sources/" in u]
+    assert len(sources_pages) == 3 and all("Sources" in page for page in sources_pages)
+    index = s3.get_bytes(f"{build}/index.html")[0].decode()
+    assert "static/vendor/" in index and "cdn" not in index.lower()
+    # Builds the index no longer names are pruned once past the grace period.
+    assert outputs.prune_builds(runs, keep=set(), grace_seconds=0) > 0
+    left = {
+        u.split("/builds/")[1].split("/")[0]
+        for u, _, _ in s3.list_keys(f"{runs}/data_docs/builds/")
+    }
+    assert left == {outputs.current_build(runs)["build"]}
 
     # The secret key appears nowhere: logs (DEBUG, botocore included), console, Spark conf,
     # settings, local run folders, or any object written under the output root.

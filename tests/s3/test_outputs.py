@@ -76,3 +76,23 @@ def test_concurrent_rebuilds_switch_the_index_one_at_a_time(bucket, s3_env, monk
     put(f"{root}/half/verdicts.json", b"{}")
     outputs.rebuild_data_docs(root)
     assert "half" not in outputs.current_build(root)["runs"]
+
+
+def test_replaced_builds_are_pruned_after_the_grace_period(bucket, s3_env, monkeypatch):
+    root = f"s3://{bucket}/pruned"
+    monkeypatch.setattr(
+        outputs,
+        "_build_and_upload",
+        lambda root_uri, runs, build_uri: put(f"{build_uri}/index.html", b"<html></html>"),
+    )
+    put(f"{root}/r1/_COMPLETE", b"")
+    outputs.rebuild_data_docs(root)
+    outputs.rebuild_data_docs(root)
+    builds = lambda: {  # noqa: E731
+        u.split("/builds/")[1].split("/")[0]
+        for u, _, _ in s3.list_keys(f"{root}/data_docs/builds/")
+    }
+    assert len(builds()) == 2  # the replaced build is kept while readers may still be on it
+    monkeypatch.setattr(outputs, "BUILD_GRACE_SECONDS", 0)
+    outputs.rebuild_data_docs(root)
+    assert builds() == {outputs.current_build(root)["build"]}
