@@ -32,7 +32,7 @@ from assay.corpus import (
     derived_id,
     plan_shards,
 )
-from assay.incremental import annotate_shards, read_report, save_state
+from assay.incremental import Increment, annotate_shards, read_report, save_state
 from assay.parquet_pages import TextFill
 from assay.paths import file_escapes_corpus
 from assay.sample import KEY_BITS, ColumnBottomK, review_keys, sample_keys
@@ -654,12 +654,38 @@ def review_stage(
 
 
 def scan_stage(
-    spark: SparkSession, plan: CorpusPlan, settings: AuditSettings, staging: Path
+    spark: SparkSession,
+    plan: CorpusPlan,
+    settings: AuditSettings,
+    staging: Path,
+    increment: Increment | None = None,
+    policy_hash: str = "",
 ) -> dict | None:
-    """The automated scan over scan_fraction of the corpus; attributes under attributes/."""
+    """The automated scan over scan_fraction of the corpus; attributes under attributes/.
+
+    An incremental run scans only new or changed shards when its baseline scanned the same
+    fraction under the same policy; unchanged shards keep the baseline's attributes.
+    """
+    from assay.incremental import SCAN_DIR, reused_rows
+    from assay.scoring import ATTRIBUTE_SCHEMA
+
     if not settings.scan_fraction:
         return None
-    attributes = scan_corpus(spark, plan, settings).persist(StorageLevel.MEMORY_AND_DISK)
+    reuse = increment.scan_files(settings.scan_fraction, policy_hash) if increment else []
+    to_scan = plan
+    if reuse:
+        assert increment is not None and increment.remap is not None
+        reused = set(increment.remap.values())
+        to_scan = CorpusPlan(
+            [s for s in plan.shards if s.index not in reused], plan.ignored, plan.root_name
+        )
+    attributes = scan_corpus(spark, to_scan, settings) if to_scan.shards else None
+    if reuse:
+        kept = reused_rows(spark, reuse, increment.remap, ATTRIBUTE_SCHEMA)
+        attributes = kept if attributes is None else attributes.unionByName(kept)
+    if attributes is None:
+        attributes = scan_corpus(spark, plan, settings)
+    attributes = attributes.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         per_source = {
             r["source"]: {"n": int(r["n"]), "n_flagged": int(r["k"] or 0)}
@@ -668,9 +694,7 @@ def scan_stage(
             .collect()
         }
         n = sum(v["n"] for v in per_source.values())
-        write_parquet(
-            attributes, staging / "attributes", n, ["source", "doc_id", "shard", "locator"]
-        )
+        write_parquet(attributes, staging / SCAN_DIR, n, ["source", "doc_id", "shard", "locator"])
     finally:
         attributes.unpersist()
     return {
@@ -678,7 +702,17 @@ def scan_stage(
         "n": n,
         "n_flagged": sum(v["n_flagged"] for v in per_source.values()),
         "sources": dict(sorted(per_source.items())),
+        "shards_scanned": len(to_scan.shards) if reuse else len(plan.shards),
+        "shards_reused": len(plan.shards) - len(to_scan.shards) if reuse else 0,
+        "policy_hash": policy_hash,
+        "files": sorted(p.name for p in (staging / SCAN_DIR).glob("*.parquet")),
     }
+
+
+def _scan_state(scan: dict | None) -> dict | None:
+    if scan is None:
+        return None
+    return {k: scan[k] for k in ("fraction", "policy_hash", "files")}
 
 
 def run_spark_stage(spark: SparkSession, settings: AuditSettings, staging: Path) -> dict:
@@ -716,8 +750,8 @@ def run_spark_stage(spark: SparkSession, settings: AuditSettings, staging: Path)
         sample.unpersist()
         scored.unpersist()
         review = review_stage(report, settings, staging, text_fill)
-        scan = scan_stage(spark, plan, settings, staging)
-        save_state(report, staging, settings)
+        scan = scan_stage(spark, plan, settings, staging, increment, policy.hash)
+        save_state(report, staging, settings, _scan_state(scan))
     finally:
         report.unpersist()
     stage = {
@@ -734,7 +768,10 @@ def run_spark_stage(spark: SparkSession, settings: AuditSettings, staging: Path)
             shard_accounts(plan.shards, shard_counts), increment, settings.run_id
         ),
         "ignored_files": [vars(f) for f in plan.ignored],
-        "incremental": increment.to_dict(),
+        "incremental": {
+            **increment.to_dict(),
+            **({k: scan[k] for k in ("shards_scanned", "shards_reused")} if scan else {}),
+        },
         "parquet_text_bytes_read": text_fill.bytes_read(),
     }
     (staging / "stage.json").write_text(json.dumps(stage, sort_keys=True, indent=1))

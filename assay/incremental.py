@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 STATE_VERSION = 1
 STATE_DIR = "state"
 STATE_FILE = "STATE.json"
+SCAN_DIR = "attributes"  # the automated scan's per-document attributes, in the run folder
 POINTER_DIR = "_incremental"
 # Settings that never change what a read task reports (decisions, outputs, plumbing).
 # Any other setting, including ones added later, is part of the fingerprint.
@@ -121,6 +122,7 @@ class Baseline:
     run_uri: str
     state_files: list[str]
     shards: dict[tuple, tuple[int, str]]  # identity -> (baseline shard index, run that read it)
+    scan: dict | None = None  # the baseline's automated scan: fraction, policy hash, files
 
 
 def find_baseline(settings: AuditSettings, schema: pa.Schema) -> tuple[Baseline | None, str]:
@@ -149,7 +151,7 @@ def find_baseline(settings: AuditSettings, schema: pa.Schema) -> tuple[Baseline 
         )
         shards[ident] = (index, s.get("run_id") or manifest["run_id"])
     files = [_join(run_uri, STATE_DIR, name) for name in state["files"]]
-    return Baseline(ref["run_id"], run_uri, files, shards), ""
+    return Baseline(ref["run_id"], run_uri, files, shards, state.get("scan")), ""
 
 
 @dataclass
@@ -161,12 +163,26 @@ class Increment:
     baseline_run: str = ""
     reused: dict[int, str] | None = None  # current shard index -> run that read it
     n_read: int = 0
+    remap: dict[int, int] | None = None  # baseline shard index -> current shard index
+    baseline: Baseline | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["n_reused"] = len(self.reused or {})
-        data.pop("reused")
+        for internal in ("reused", "remap", "baseline"):
+            data.pop(internal)
         return data
+
+    def scan_files(self, fraction: float, policy_hash: str) -> list[str]:
+        """The baseline's scan attribute files, when its scan can stand for reused shards:
+        the same fraction under the same policy (seed and fields are in the fingerprint)."""
+        scan = self.baseline.scan if self.baseline is not None else None
+        if not self.remap or not scan:
+            return []
+        if scan.get("fraction") != fraction or scan.get("policy_hash") != policy_hash:
+            return []
+        assert self.baseline is not None
+        return [_join(self.baseline.run_uri, SCAN_DIR, name) for name in scan["files"]]
 
 
 def read_report(spark, plan, settings: AuditSettings):
@@ -212,7 +228,7 @@ def read_report(spark, plan, settings: AuditSettings):
             read_and_sample(spark, CorpusPlan(fresh, plan.ignored, plan.root_name), settings)
         )
     if remap:
-        parts.append(_reused_rows(spark, baseline.state_files, remap))
+        parts.append(reused_rows(spark, baseline.state_files, remap))
     if not parts:
         parts.append(read_and_sample(spark, plan, settings))
     report = parts[0]
@@ -220,15 +236,22 @@ def read_report(spark, plan, settings: AuditSettings):
         report = report.unionByName(part)
     if remap:
         report = report.persist(StorageLevel.MEMORY_AND_DISK)
-    return report, Increment("incremental", "", baseline.run_id, reused, len(fresh))
+    return report, Increment(
+        "incremental", "", baseline.run_id, reused, len(fresh), remap, baseline
+    )
 
 
-def _reused_rows(spark, state_files: list[str], remap: dict[int, int]):
-    """The baseline's rows of reused shards, renumbered to this run's shard indices."""
+def reused_rows(spark, state_files: list[str], remap: dict[int, int], schema=None):
+    """The baseline's rows of reused shards, renumbered to this run's shard indices.
+
+    Rows of the read report by default; `schema` names other per-shard rows (scan attributes).
+    """
     from pyspark.sql.pandas.types import from_arrow_schema
 
     from assay.audit import READ_SCHEMA
     from assay.connections import executor_access, use_in_executor
+
+    schema = schema or READ_SCHEMA
 
     access_b = executor_access(spark)
     files_b = spark.sparkContext.broadcast(state_files)
@@ -238,33 +261,43 @@ def _reused_rows(spark, state_files: list[str], remap: dict[int, int]):
         use_in_executor(access_b)
         for batch in batches:
             for i in batch.column(0).to_pylist():
-                yield from remapped_state(files_b.value[i], remap_b.value)
+                yield from remapped_state(files_b.value[i], remap_b.value, schema)
 
     tasks = spark.range(0, len(state_files), numPartitions=max(len(state_files), 1))
-    return tasks.mapInArrow(task, from_arrow_schema(READ_SCHEMA))
+    return tasks.mapInArrow(task, from_arrow_schema(schema))
 
 
-def remapped_state(uri: str, remap: dict[int, int]) -> Iterator[pa.RecordBatch]:
+def remapped_state(
+    uri: str, remap: dict[int, int], schema: pa.Schema | None = None
+) -> Iterator[pa.RecordBatch]:
     """Rows of one state file whose shard is reused, with the shard renumbered."""
     import pyarrow.compute as pc
 
     from assay.audit import READ_SCHEMA
     from assay.storage import open_binary
 
+    row_schema = schema or READ_SCHEMA
+
     old = pa.array(sorted(remap), pa.int32())
     new = pa.array([remap[k] for k in sorted(remap)], pa.int32())
     with open_binary(uri) as handle:
-        table = pq.read_table(handle, schema=READ_SCHEMA)
+        table = pq.read_table(handle, schema=row_schema)
     table = table.filter(pc.is_in(table["shard"], value_set=old))
     if table.num_rows == 0:
         return
     shard = pc.take(new, pc.index_in(table["shard"], value_set=old))
-    table = table.set_column(READ_SCHEMA.get_field_index("shard"), "shard", shard.cast(pa.int32()))
+    table = table.set_column(row_schema.get_field_index("shard"), "shard", shard.cast(pa.int32()))
     yield from table.combine_chunks().to_batches()
 
 
-def save_state(report, staging: Path, settings: AuditSettings) -> dict | None:
-    """Write this run's report rows to state/ (incremental runs only) for the next run."""
+def save_state(
+    report, staging: Path, settings: AuditSettings, scan: dict | None = None
+) -> dict | None:
+    """Write this run's report rows to state/ (incremental runs only) for the next run.
+
+    scan: the automated scan's fraction, policy hash and attribute files, so that the next run
+    can reuse the attributes of unchanged shards too.
+    """
     from assay.audit import READ_SCHEMA, write_parquet
 
     if not settings.incremental:
@@ -281,6 +314,7 @@ def save_state(report, staging: Path, settings: AuditSettings) -> dict | None:
         "sample_size": settings.sample_size,
         "rows": n_rows,
         "files": files,
+        "scan": scan,
     }
     (target / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
     return state

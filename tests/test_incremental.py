@@ -51,6 +51,7 @@ def settings_for(corpus: Path, out: Path, run_id: str, incremental: bool) -> Aud
         seed=7,
         incremental=incremental,
         review_sample_size=0,
+        scan_fraction=0.5,
     )
 
 
@@ -106,6 +107,26 @@ def test_incremental_equals_full_after_add_change_remove(runs):
     assert any(i.startswith("web-3") for i in sampled_ids)  # from the added file
     assert any(i.startswith("news-") and int(i[5:]) < 90 for i in sampled_ids)  # reused shard
     assert not any(f"news-{i}" in sampled_ids for i in range(90, 150))  # removed file
+
+
+def test_the_automated_scan_reuses_unchanged_shards(runs):
+    _, _, first, inc, full = runs
+    a, b = manifest(first.run_dir)["incremental"], manifest(inc.run_dir)["incremental"]
+    assert a["shards_reused"] == 0 and a["shards_scanned"] == len(manifest(first.run_dir)["shards"])
+    assert b["shards_reused"] == b["n_reused"] > 0 and b["shards_scanned"] == b["n_read"] == 2
+    cols = ["source", "doc_id", "shard", "locator", "flagged", "categories"]
+
+    def attributes(run) -> list[tuple]:
+        table = pq.read_table(run.run_dir / "attributes")
+        return sorted(zip(*(table.column(c).to_pylist() for c in cols), strict=True))
+
+    assert attributes(inc) == attributes(full) and len(attributes(full)) > 100
+    assert (
+        json.loads((inc.run_dir / "verdicts.json").read_text())["corpus_rules"]["automated_scan"]
+        == json.loads((full.run_dir / "verdicts.json").read_text())["corpus_rules"][
+            "automated_scan"
+        ]
+    )
 
 
 def test_an_unchanged_corpus_reuses_every_shard(spark, runs):
