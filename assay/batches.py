@@ -308,12 +308,17 @@ def _documents(
     settings: AuditSettings,
 ) -> DocumentBatch:
     keep = ~_null_text(table, settings)
-    rows = pa.array(np.flatnonzero(keep))
+    rows = None if keep.all() else pa.array(np.flatnonzero(keep))
+
+    def column(name: str) -> pa.Array:
+        values = table.column(name).chunk(0)
+        return values if rows is None else values.take(rows)
+
     locator = base + lines.starts[part[keep]].astype(np.int64)
-    text = table.column(settings.text_field).chunk(0).take(rows) if len(part) else pa.array([])
-    ids = _ids(table.column(settings.id_field).chunk(0).take(rows), locator, shard)
-    sources = _sources(table, rows, shard, settings)
-    return DocumentBatch(sources, ids, text, locator)
+    ids = _ids(column(settings.id_field), locator, shard)
+    field = column(settings.source_field) if settings.source_field else None
+    sources = _sources(field, shard, len(locator))
+    return DocumentBatch(sources, ids, column(settings.text_field), locator)
 
 
 def _ids(ids: pa.Array, locator: np.ndarray, shard: Shard) -> pa.Array:
@@ -327,11 +332,11 @@ def _ids(ids: pa.Array, locator: np.ndarray, shard: Shard) -> pa.Array:
     return pc.replace_with_mask(ids, missing, pa.array(derived, pa.string()))
 
 
-def _sources(table: pa.Table, rows: pa.Array, shard: Shard, settings: AuditSettings) -> pa.Array:
+def _sources(field: pa.Array | None, shard: Shard, n: int) -> pa.Array:
     """The document's source field where it is a non-blank string, else the file's source."""
-    if not settings.source_field:
-        return pa.array([shard.path_source] * len(rows), pa.string())
-    column = table.column(settings.source_field).chunk(0).take(rows).dictionary_encode()
+    if field is None:
+        return pa.repeat(pa.scalar(shard.path_source, pa.string()), n)
+    column = field.dictionary_encode()
     names = [
         (v.strip() if isinstance(v, str) and v.strip() else shard.path_source)
         for v in column.dictionary.to_pylist()
@@ -377,7 +382,7 @@ def _text_block(base: int, block: bytes, shard: Shard, settings: AuditSettings) 
     )
     locator = base + lines.starts[fast].astype(np.int64)
     batch = DocumentBatch(
-        pa.array([shard.path_source] * len(fast), pa.string()),
+        pa.repeat(pa.scalar(shard.path_source, pa.string()), len(fast)),
         pa.array([derived_id(shard.relpath, int(x)) for x in locator], pa.string()),
         texts.take(pa.array(fast)),
         locator,
