@@ -7,7 +7,9 @@ text, so every folded character remembers the index of the original character it
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,14 +34,15 @@ class Normalized:
     """A folded text and, where lengths differ, the original index of each folded character."""
 
     text: str
-    starts: list[int] | None = None  # None: folded index == original index
-    ends: list[int] | None = None  # original end of the cluster each folded char came from
+    # integer arrays (numpy or lists), one entry per folded character; None: 1:1 map
+    starts: Sequence[int] | None = None  # None: folded index == original index
+    ends: Sequence[int] | None = None  # original end of the cluster each folded char came from
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a non-empty [start, end) span of the folded text to the original text."""
         if self.starts is None or self.ends is None:
             return start, end
-        return self.starts[start], self.ends[end - 1]
+        return int(self.starts[start]), int(self.ends[end - 1])
 
 
 def fold_term(term: str, leetspeak: bool = False) -> str:
@@ -50,6 +53,17 @@ def fold_term(term: str, leetspeak: bool = False) -> str:
 # Full-width ASCII forms and the ideographic space fold one-to-one (as NFKC folds them), so
 # Chinese and Japanese text with full-width punctuation keeps the 1:1 fast path.
 _WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+_WIDE = re.compile("[\uff01-\uff5e\u3000]")
+_NARROW = {chr(cp): chr(to) for cp, to in _WIDTH.items()}
+
+
+def narrow(text: str) -> str:
+    """`text.translate(_WIDTH)`, ~10x faster: str.translate looks every character up in a dict
+    (~11 MB/s); here one regex scan finds the few distinct wide characters, each replaced once."""
+    wide = _WIDE.findall(text)
+    for ch in set(wide):
+        text = text.replace(ch, _NARROW[ch])
+    return text
 
 
 def normalize(text: str, leetspeak: bool = False) -> Normalized:
@@ -57,10 +71,17 @@ def normalize(text: str, leetspeak: bool = False) -> Normalized:
     if text.isascii():
         folded = text.lower()
     else:
-        narrow = text.translate(_WIDTH)
-        if not unicodedata.is_normalized("NFKC", narrow) or _has_zero_width(narrow):
+        # NFKC folds every full-width form, so NFKC-normal text has none to narrow (~900 MB/s,
+        # against ~140 MB/s for looking for them)
+        if unicodedata.is_normalized("NFKC", text):
+            narrow_text = text
+        else:
+            narrow_text = narrow(text)
+            if not unicodedata.is_normalized("NFKC", narrow_text):
+                return _normalize_by_char(text, leetspeak)
+        if _has_zero_width(narrow_text):
             return _normalize_by_char(text, leetspeak)
-        folded = narrow.casefold()
+        folded = narrow_text.casefold()
         if len(folded) != len(text):  # casefold expanded something (ß, ŉ, ...)
             return _normalize_by_char(text, leetspeak)
     return Normalized(fold_leet(folded) if leetspeak else folded)
@@ -116,20 +137,8 @@ def _normalize_by_char(text: str, leetspeak: bool) -> Normalized:
         return _normalize_clusters(
             text, codes, {**{k: chr(v) for k, v in one.items()}, **multi}, leetspeak
         )
-    if one:
-        keys = np.fromiter(one, dtype=np.uint32, count=len(one))
-        order = np.argsort(keys)
-        keys, vals = keys[order], np.fromiter(one.values(), dtype=np.uint32, count=len(one))[order]
-        idx = np.minimum(np.searchsorted(keys, codes), len(keys) - 1)
-        hit = keys[idx] == codes
-        mapped = codes.copy()
-        mapped[hit] = vals[idx[hit]]
-        folded_text = mapped.tobytes().decode("utf-32-le")
-    else:
-        folded_text = text
-    if multi:
-        folded_text = folded_text.translate(multi)
-    folded_text = folded_text.lower()
+    folded_text = _translate_few(text, {cp: chr(to) for cp, to in one.items()})
+    folded_text = _translate_few(folded_text, multi).lower()
     if leetspeak:
         folded_text = fold_leet(folded_text)
     if not multi:
@@ -138,7 +147,24 @@ def _normalize_by_char(text: str, leetspeak: bool) -> Normalized:
     for cp, folded in multi.items():
         lengths[codes == cp] = len(folded)
     starts = np.repeat(np.arange(len(codes), dtype=np.int64), lengths)
-    return Normalized(folded_text, starts.tolist(), (starts + 1).tolist())
+    return Normalized(folded_text, starts, starts + 1)
+
+
+def _translate_few(text: str, table: dict[int, str]) -> str:
+    """`text.translate(table)` for a table of a few characters, one str.replace per character.
+
+    str.translate looks every character of the text up (~11 MB/s on non-ASCII text); replacing
+    one character after the other gives the same result whenever no replacement holds a
+    character of the table (checked; else str.translate).
+    """
+    if not table:
+        return text
+    keys = {chr(cp) for cp in table}
+    if any(ch in keys for value in table.values() for ch in value):
+        return text.translate(table)
+    for cp, value in table.items():
+        text = text.replace(chr(cp), value)
+    return text
 
 
 def _normalize_clusters(
@@ -153,19 +179,19 @@ def _normalize_clusters(
     pieces, pos = [], 0
     for m in _CLUSTER.finditer(text):
         s, e = m.span()
-        pieces.append(text[pos:s].translate(table).lower())
+        pieces.append(_translate_few(text[pos:s], table).lower())
         cluster = _fold_char(text[s:e].translate(_ZW_DELETE))
         pieces.append(cluster)
         lengths[s:e] = 0
         lengths[s] = len(cluster)
         ends[s] = e
         pos = e
-    pieces.append(text[pos:].translate(table).lower())
+    pieces.append(_translate_few(text[pos:], table).lower())
     folded_text = "".join(pieces)
     if leetspeak:
         folded_text = fold_leet(folded_text)
     starts = np.repeat(np.arange(len(codes), dtype=np.int64), lengths)
-    return Normalized(folded_text, starts.tolist(), np.repeat(ends, lengths).tolist())
+    return Normalized(folded_text, starts, np.repeat(ends, lengths))
 
 
 def fold_leet(folded: str) -> str:

@@ -6,7 +6,9 @@ document or batch. Scoring only records findings; deciding happens in `assay.ver
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from itertools import accumulate
+from operator import attrgetter
 
 import pyarrow as pa
 
@@ -46,6 +48,29 @@ def score_texts(texts: list[str], scanner) -> tuple[list[bool], list[list[str]],
     return flagged, categories, findings
 
 
+def score_arrays(
+    texts: Sequence[str], scanner, finding_type: pa.StructType = FINDING_TYPE
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """`score_texts` as Arrow columns (flagged, categories, findings), built column by column.
+
+    Same values as `pa.array(...)` over `score_texts`' lists, without a dict per finding:
+    each struct field is one flat list read off the findings, the lists are offsets.
+    """
+    results = scanner.scan_batch(texts)
+    offsets = list(accumulate(map(len, results), initial=0))
+    flat = [f for found in results for f in found]
+    fields = [pa.array(list(map(attrgetter(f.name), flat)), f.type) for f in finding_type]
+    structs = pa.StructArray.from_arrays(fields, fields=list(finding_type))
+    categories = [sorted({f.category for f in found}) if found else [] for found in results]
+    cat_offsets = list(accumulate(map(len, categories), initial=0))
+    cat_values = pa.array([c for cats in categories for c in cats], pa.string())
+    return (
+        pa.array([bool(found) for found in results], pa.bool_()),
+        pa.ListArray.from_arrays(pa.array(cat_offsets, pa.int32()), cat_values),
+        pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), structs),
+    )
+
+
 def score_partitions(
     batches: Iterator[pa.RecordBatch], policy_path: str | None, text_column: str = "text"
 ) -> Iterator[pa.RecordBatch]:
@@ -55,12 +80,7 @@ def score_partitions(
     scanner = cached_scanner(policy_path)
     for batch in batches:
         texts = batch.column(text_column).to_pylist()
-        flagged, categories, findings = score_texts(texts, scanner)
-        arrays = list(batch.columns) + [
-            pa.array(flagged, pa.bool_()),
-            pa.array(categories, pa.list_(pa.string())),
-            pa.array(findings, pa.list_(FINDING_TYPE)),
-        ]
+        arrays = list(batch.columns) + list(score_arrays(texts, scanner))
         yield pa.RecordBatch.from_arrays(arrays, schema=scored_schema(batch.schema))
 
 
@@ -90,10 +110,9 @@ def scan_shard(shard, settings) -> Iterator[pa.RecordBatch]:
     pending: list = []
 
     def flush() -> pa.RecordBatch:
-        flagged, categories, findings = score_texts([d.text for d in pending], scanner)
-        for found in findings:
-            for f in found:
-                f.pop("match", None)
+        flagged, categories, findings = score_arrays(
+            [d.text for d in pending], scanner, ATTRIBUTE_FINDING
+        )
         batch = pa.RecordBatch.from_pydict(
             {
                 "source": [d.source for d in pending],

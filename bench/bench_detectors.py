@@ -1,6 +1,6 @@
 """Throughput of the detectors on ~50 MB of real text, side by side in ONE run.
 
-    .venv/bin/python bench/bench_detectors.py [--mb 50] [--no-spark]
+    .venv/bin/python bench/bench_detectors.py [--mb 50] [--no-spark] [--repeats 1]
 
 Text: the web documents, Wikipedia and Chinese CLUECorpus samples in ../shared/data, one
 document per line/record, repeated to reach --mb. Lexicon: 10,000+ real terms assembled at
@@ -16,6 +16,8 @@ Variants, each printed as `name: value` lines (MB/s and docs/s per core):
       written with Python `re` as such pipelines do (needs bench/requirements.txt; skipped
       with a message otherwise)
 Also: lexicon engine comparison (ahocorasick_rs vs pyahocorasick) on the same text.
+--repeats N times every variant (a), (b) and (c) N times and keeps the median, alike for all: on
+a machine shared with other work, one run of each can land in someone else's busy minute.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from assay.policy import load_policy, read_terms  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 TARGET_TERMS = 10_000
+REPEATS = 1  # --repeats: timings per variant, median kept
 
 
 # ---- inputs -------------------------------------------------------------------------------
@@ -125,8 +128,9 @@ def write_bench_policy(
 # ---- timing -------------------------------------------------------------------------------
 
 
-def timed(fn: Callable[[], object], repeats: int = 1) -> float:
-    """Median wall seconds of `fn` over `repeats` runs."""
+def timed(fn: Callable[[], object], repeats: int | None = None) -> float:
+    """Median wall seconds of `fn` over `repeats` runs (default: --repeats)."""
+    repeats = REPEATS if repeats is None else repeats
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -193,8 +197,8 @@ def compare_engines(texts: list[str], lexicon: list[str], n_bytes: int, rounds: 
     scan_s: dict[str, list[float]] = {e: [] for e in dets}
     for _ in range(rounds):
         for engine, det in dets.items():
-            match_s[engine].append(timed(lambda d=det: [list(d._matcher(f)) for f in folded]))
-            scan_s[engine].append(timed(lambda d=det: [d.scan(t) for t in texts]))
+            match_s[engine].append(timed(lambda d=det: [list(d._matcher(f)) for f in folded], 1))
+            scan_s[engine].append(timed(lambda d=det: [d.scan(t) for t in texts], 1))
     for engine in dets:
         report(f"lexicon_{engine}_matcher", statistics.median(match_s[engine]), n_bytes, len(texts))
         report(f"lexicon_{engine}_scan", statistics.median(scan_s[engine]), n_bytes, len(texts))
@@ -318,7 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     p.add_argument("--no-spark", action="store_true")
+    p.add_argument("--repeats", type=int, default=1, help="timings per variant (median kept)")
     args = p.parse_args(argv)
+    global REPEATS
+    REPEATS = max(1, args.repeats)
     if not args.data.is_dir():
         print(f"skipped: no data at {args.data}")
         return 0

@@ -48,3 +48,65 @@ def test_lexicon_evidence_shows_term_and_masked_context():
 def test_classifier_evidence_has_no_text():
     f = _f("classifier", "some offensive sentence here", score=0.934)
     assert mask_finding(f) == "classifier p=0.93 over 28 chars"
+
+
+# ---- the fast checks rule out only what the token-by-token masking would leave alone ---------
+
+
+def _mask_context_token_by_token(context: str) -> str:
+    """The reference: every whitespace-separated token checked on its own."""
+    tokens = context.replace("\n", " ").split(" ")
+    sensitive = [len(t) >= 20 or "@" in t or any(c.isdigit() for c in t) for t in tokens]
+    return " ".join(
+        "*" * min(len(t), 8) if s else t for t, s in zip(tokens, sensitive, strict=True)
+    )
+
+
+def test_digit_class_is_exactly_str_isdigit_and_at_over_all_of_unicode():
+    from assay.evidence import _DIGIT_OR_AT
+
+    wrong = [
+        hex(cp)
+        for cp in range(0x110000)
+        if (_DIGIT_OR_AT.search(chr(cp)) is not None) != (chr(cp).isdigit() or chr(cp) == "@")
+    ]
+    assert wrong == []
+
+
+def test_mask_context_equals_the_token_by_token_masking():
+    import random
+
+    from assay.evidence import _mask_context
+
+    rng = random.Random(7)
+    alphabet = list("abcXYZ  \n.-_'") + list("0@²①٣你好“”éß") + ["\u00a0", "\t"]
+    contexts = [
+        "",
+        "plain words only here and",
+        "你他妈的真是个傻逼啊这是什么东西呢我不知道呀",
+        "call 555 123 4567 now pl",
+        "mail ann@x.org or later",
+        "x" * 19 + " abcd",
+        "abcd " + "x" * 19,
+        "y" * 24,
+        "a\nb" + "z" * 21,
+        "footnote² and ① here",
+    ]
+    for _ in range(5000):
+        contexts.append("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24))))
+    for context in contexts:
+        assert _mask_context(context) == _mask_context_token_by_token(context), context
+
+
+def test_long_token_check_never_misses_a_run_of_twenty():
+    import random
+
+    from assay.evidence import _may_hold_long_token
+
+    rng = random.Random(3)
+    for _ in range(20000):
+        s = "".join(
+            rng.choice("ab ") if rng.random() < 0.1 else "a" for _ in range(rng.randint(0, 30))
+        )
+        if any(len(t) >= 20 for t in s.split(" ")):
+            assert _may_hold_long_token(s), s

@@ -87,3 +87,68 @@ def test_full_width_fast_path_agrees_with_per_character_folding():
         assert fast.starts is None
         assert fast.text == _normalize_by_char(text, False).text
         assert len(fast.text) == len(text)
+
+
+# ---- the fast paths give what the general per-character path gives ---------------------------
+
+# ASCII, already-normal non-ASCII, full-width, expanding (…, ﬁ, ß), combining marks, zero-width.
+_MIXED = [
+    "Hello WORLD",
+    "",
+    "plain ascii, no hits",
+    "你他妈的真是个傻逼啊",
+    "“Curly quotes” and a dash — fine",
+    "Ｓｈｉｔ！真的（测试）１２３：ｏｋ　ｄｅｆ",
+    "他说……你个傻比！ﬁne ＦＵＣＫ",
+    "Die STRAßE ist lang… ｆｕｃｋ",
+    "cafe\u0301 ＡＢＣ f\u200bu\u200dck",
+    "x\u00a0y ½ ² Ⅻ İstanbul ǅ ŉ",
+    "emoji 😀 ｆｉｎｅ and 𠀀 (CJK ext B)",
+]
+
+
+@pytest.mark.parametrize("text", _MIXED)
+@pytest.mark.parametrize("leetspeak", [False, True])
+def test_fast_paths_agree_with_the_per_character_path(text: str, leetspeak: bool):
+    from assay.normalize import _normalize_by_char
+
+    fast, general = normalize(text, leetspeak), _normalize_by_char(text, leetspeak)
+    assert fast.text == general.text
+    for i in range(len(fast.text)):
+        assert fast.original_span(i, i + 1) == general.original_span(i, i + 1)
+
+
+@pytest.mark.parametrize("text", _MIXED + ["\u3000", "ｆ" * 50, "a\uff01b\uff5ec\uff5fd\uff00e"])
+def test_narrow_equals_the_width_table(text: str):
+    from assay.normalize import _WIDTH, narrow
+
+    assert narrow(text) == text.translate(_WIDTH)
+
+
+def test_translate_few_equals_str_translate_also_when_replacements_chain():
+    from assay.normalize import _translate_few
+
+    text = "a…b…ﬁ c ß"
+    simple = {ord("…"): "...", ord("ﬁ"): "fi", ord("ß"): "ss"}
+    assert _translate_few(text, simple) == text.translate(simple)
+    chained = {ord("a"): "b", ord("b"): "c"}  # sequential replaces would give "cc"
+    assert _translate_few("ab", chained) == "ab".translate(chained) == "bc"
+    deleting = {ord("\u200b"): ""}
+    assert _translate_few("f\u200buck", deleting) == "fuck"
+    assert _translate_few(text, {}) == text
+
+
+def test_offset_maps_are_arrays_and_spans_are_ints():
+    norm = normalize("a … ﬁne")
+    assert norm.text == "a ... fine" and norm.starts is not None
+    s, e = norm.original_span(6, 10)  # "fine" <- "ﬁne"
+    assert (s, e) == (4, 7) and type(s) is int and type(e) is int
+
+
+def test_nfkc_normal_text_holds_no_full_width_form():
+    """normalize skips narrowing NFKC-normal text: no form of the width table is NFKC-normal."""
+    import unicodedata
+
+    from assay.normalize import _WIDTH
+
+    assert not any(unicodedata.is_normalized("NFKC", chr(cp)) for cp in _WIDTH)

@@ -8,7 +8,7 @@ allowlist drops hits that lie inside a known harmless phrase ("Scunthorpe", "coc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from assay.detectors.base import Finding
@@ -44,6 +44,17 @@ def is_word_char(ch: str) -> bool:
     return ch.isalnum() and not (ord(ch) >= 0x0E00 and is_no_space_char(ch))
 
 
+class _WordChars(dict):
+    """`is_word_char` as a dict lookup, filled as characters are seen (hot per-hit check)."""
+
+    def __missing__(self, ch: str) -> bool:
+        value = self[ch] = is_word_char(ch)
+        return value
+
+
+_WORD_CHAR = _WordChars()
+
+
 @dataclass
 class LexiconDetector:
     """Aho-Corasick over folded text; findings carry original offsets and `lexicon:<term>`."""
@@ -71,6 +82,7 @@ class LexiconDetector:
         keys = list(folded)
         self._keys = keys
         self._canon = [folded[k] for k in keys]
+        self._kinds = [f"lexicon:{term}" for term in self._canon]
         self._need_left = [is_word_char(k[0]) for k in keys]
         self._need_right = [is_word_char(k[-1]) for k in keys]
         self._matcher = _build(keys, self.engine)
@@ -89,28 +101,43 @@ class LexiconDetector:
             self.setup()
         norm = normalize(text, self.leetspeak)
         folded = norm.text
-        hits = [(s, e, i) for i, s, e in self._matcher(folded) if self._bounded(folded, s, e, i)]
+        raw = self._matcher(folded)
+        if not raw:
+            return []
+        hits = self._bounded_hits(folded, raw)
         if not hits:
             return []
         if self._allow_matcher is not None:
             hits = self._drop_allowed(folded, hits)
-        hits = _drop_nested(hits)
-        out = []
-        for s, e, i in hits:
-            o_s, o_e = norm.original_span(s, e)
-            term = self._canon[i]
-            masked = lexicon_evidence(text, o_s, o_e, term)
-            out.append(
-                Finding(
-                    self.name, self.category, o_s, o_e, text[o_s:o_e], masked, f"lexicon:{term}"
-                )
+        if len(hits) > 1:
+            hits = _drop_nested(hits)
+        name, category, canon, kinds = self.name, self.category, self._canon, self._kinds
+        if norm.starts is not None:  # folding changed lengths: map the spans back
+            hits = [(*norm.original_span(s, e), i) for s, e, i in hits]
+        return [
+            Finding(
+                name, category, s, e, text[s:e], lexicon_evidence(text, s, e, canon[i]), kinds[i]
             )
-        return out
+            for s, e, i in hits
+        ]
 
     def _bounded(self, folded: str, s: int, e: int, i: int) -> bool:
         if self._need_left[i] and s > 0 and is_word_char(folded[s - 1]):
             return False
         return not (self._need_right[i] and e < len(folded) and is_word_char(folded[e]))
+
+    def _bounded_hits(self, folded: str, raw) -> list[tuple[int, int, int]]:
+        """`(start, end, term)` of the raw matches that pass `_bounded` (inlined: per-hit hot loop)."""
+        need_left, need_right, word = self._need_left, self._need_right, _WORD_CHAR
+        n = len(folded)
+        out = []
+        for i, s, e in raw:
+            if need_left[i] and s and word[folded[s - 1]]:
+                continue
+            if need_right[i] and e < n and word[folded[e]]:
+                continue
+            out.append((s, e, i))
+        return out
 
     def _drop_allowed(
         self, folded: str, hits: list[tuple[int, int, int]]
@@ -142,9 +169,9 @@ def _drop_nested(hits: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]
 
 
 def _build(keys: list[str], engine: str):
-    """A function folded_text -> iterable of (term_index, start, end) for every occurrence."""
+    """A function folded_text -> list of (term_index, start, end) for every occurrence."""
     if not keys:
-        return lambda _text: ()
+        return lambda _text: []
     if engine == "ahocorasick_rs":
         import ahocorasick_rs
 
@@ -158,9 +185,8 @@ def _build(keys: list[str], engine: str):
             auto.add_word(k, (i, len(k)))
         auto.make_automaton()
 
-        def matches(text: str) -> Iterable[tuple[int, int, int]]:
-            for end, (i, n) in auto.iter(text):
-                yield i, end - n + 1, end + 1
+        def matches(text: str) -> list[tuple[int, int, int]]:
+            return [(i, end - n + 1, end + 1) for end, (i, n) in auto.iter(text)]
 
         return matches
     raise ValueError(f"unknown lexicon engine {engine!r}; use one of {ENGINES}")

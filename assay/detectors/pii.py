@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import re2
 
 from assay.detectors.base import Finding
-from assay.evidence import mask_finding
+from assay.evidence import mask_finding, mask_match
 
 Validator = Callable[[str, str, int, int], bool]  # (value, text, start, end) -> keep?
 
@@ -59,15 +59,27 @@ class PatternDetector:
         self._combined = None
 
     def setup(self) -> None:
-        """Compile the combined pattern and, for fall-backs, each kind's own pattern."""
+        """Compile the combined pattern and, for fall-backs, the kinds after each kind."""
         if self._combined is not None:
             return
         if len(self.kinds) == 1:  # a user pattern may hold groups of its own: do not wrap it
             self._combined = compile_re2(self.kinds[0].pattern)
+            self._kind_of_group = {}
         else:
-            groups = [f"(?P<k{i}>{k.pattern})" for i, k in enumerate(self.kinds)]
-            self._combined = compile_re2("|".join(groups))
-        self._single = [compile_re2(k.pattern) for k in self.kinds]
+            self._combined = self._alternation(0)
+            # m.lastgroup rebuilds the name table on every call; the group number is enough
+            self._kind_of_group = {
+                g: int(name[1:]) for name, g in self._combined.groupindex.items()
+            }
+        # _after[i]: the kinds after i as one alternation (None for the last kind)
+        self._after = [self._alternation(i + 1) for i in range(len(self.kinds))]
+
+    def _alternation(self, first: int):
+        """One pattern for kinds[first:], each a named group `k<index>`, in order."""
+        if first >= len(self.kinds):
+            return None
+        groups = [f"(?P<k{i}>{self.kinds[i].pattern})" for i in range(first, len(self.kinds))]
+        return compile_re2("|".join(groups))
 
     def scan(self, text: str) -> list[Finding]:
         """Validated findings, in text order.
@@ -80,17 +92,28 @@ class PatternDetector:
         data = text.encode("utf-8")
         to_char = _CharOffsets(data, len(data) == len(text))
         out: list[Finding] = []
+        kind_of_group = self._kind_of_group
         for m in self._combined.finditer(data):
-            idx = int(m.lastgroup[1:]) if len(self.kinds) > 1 else 0
+            idx = kind_of_group[m.lastindex] if kind_of_group else 0
             b_start, b_end = m.span()
             found = self._accept(idx, text, to_char(b_start), to_char(b_end))
             if found is None:
                 found = self._fallback(idx, data, text, b_start, to_char)
             if found is not None:
                 k, s, e = found
-                f = Finding(self.name, self.category, s, e, text[s:e], "", k.kind)
-                out.append(replace(f, masked=mask_finding(f)))
+                match = text[s:e]
+                out.append(
+                    Finding(
+                        self.name, self.category, s, e, match, self._mask(k.kind, match), k.kind
+                    )
+                )
         return out
+
+    def _mask(self, kind: str, match: str) -> str:
+        """`mask_finding` of the finding, without building it twice."""
+        if kind.startswith("lexicon:") or kind == "classifier":  # a user regex's kind may be
+            return mask_finding(Finding(self.name, self.category, 0, len(match), match, "", kind))
+        return mask_match(kind, match)
 
     def _accept(self, idx: int, text: str, start: int, end: int):
         k = self.kinds[idx]
@@ -99,13 +122,21 @@ class PatternDetector:
         return None
 
     def _fallback(self, failed: int, data: bytes, text: str, b_start: int, to_char):
-        """A candidate failed its check: let the later kinds try at the same position."""
-        for idx in range(failed + 1, len(self.kinds)):
-            m = self._single[idx].match(data, b_start)
-            if m is not None:
-                found = self._accept(idx, text, to_char(m.start()), to_char(m.end()))
-                if found is not None:
-                    return found
+        """A candidate failed its check: let the later kinds try at the same position.
+
+        Kind by kind, in order, the first whose own match there passes its check; one anchored
+        match of the later kinds' alternation finds the next kind that matches there (re2's
+        alternation prefers the earlier alternative, each matching as it would alone).
+        """
+        while (after := self._after[failed]) is not None:
+            m = after.match(data, b_start)
+            if m is None:
+                return None
+            idx = int(m.lastgroup[1:])
+            found = self._accept(idx, text, to_char(m.start()), to_char(m.end()))
+            if found is not None:
+                return found
+            failed = idx
         return None
 
 

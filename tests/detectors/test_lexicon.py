@@ -96,3 +96,66 @@ def test_masked_evidence_masks_context_pii_and_truncates():
 def test_empty_lexicon_and_empty_text():
     assert _scan([], "anything") == []
     assert _scan(["x"], "") == []
+
+
+# ---- the fast scan gives what the general path gives ------------------------------------------
+
+
+def _reference_scan(det: LexiconDetector, text: str):
+    """Per-character folding, one bound check per hit, one span mapping per hit."""
+    from assay.detectors.base import Finding
+    from assay.detectors.lexicon import _drop_nested
+    from assay.evidence import lexicon_evidence
+    from assay.normalize import _normalize_by_char
+
+    norm = _normalize_by_char(text, det.leetspeak)
+    folded = norm.text
+    hits = [(s, e, i) for i, s, e in det._matcher(folded) if det._bounded(folded, s, e, i)]
+    if not hits:
+        return []
+    if det._allow_matcher is not None:
+        hits = det._drop_allowed(folded, hits)
+    out = []
+    for s, e, i in _drop_nested(hits):
+        o_s, o_e = norm.original_span(s, e)
+        term = det._canon[i]
+        masked = lexicon_evidence(text, o_s, o_e, term)
+        out.append(
+            Finding(det.name, det.category, o_s, o_e, text[o_s:o_e], masked, f"lexicon:{term}")
+        )
+    return out
+
+
+def _random_texts(n: int, seed: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    words = ["fuck", "SHIT", "ass", "class", "bad word", "cum laude", "homo", "sh1t", "a$$", "13."]
+    words += ["傻逼", "他妈的", "ｆｕｃｋ", "f\u200buck", "STRAßE", "cafe\u0301", "…", "ﬁne"]  # fmt: skip
+    words += ["2013"]
+    words += ["hello", "world", "555-0199", "ann@x.org", "“quoted”", "你好", "，", "！", "\n", "İ"]
+    texts = ["", "no hits at all here", "fuck", "你他妈的"]
+    for _ in range(n):
+        parts = [rng.choice(words) for _ in range(rng.randint(1, 25))]
+        texts.append("".join(p + rng.choice(["", " ", " ", ".", ", "]) for p in parts))
+    return texts
+
+
+@pytest.mark.parametrize("engine", ["ahocorasick_rs", "pyahocorasick"])
+@pytest.mark.parametrize(
+    ("leetspeak", "allowlist"),
+    [(False, {}), (True, {"cum": ["cum laude"], "*": ["homo sapiens"], "ass": ["class ass"]})],
+)
+def test_scan_equals_the_general_path(engine: str, leetspeak: bool, allowlist: dict):
+    terms = ["fuck", "shit", "ass", "bad", "bad word", "cum", "homo", "13.", "傻逼", "他妈的"]  # fmt: skip
+    terms += ["strasse"]
+    det = LexiconDetector(
+        "lex", "c", terms, allowlist=allowlist, leetspeak=leetspeak, engine=engine
+    )
+    det.setup()
+    texts = _random_texts(400, seed=11)
+    found = [det.scan(t) for t in texts]
+    assert found == [_reference_scan(det, t) for t in texts]
+    assert sum(map(len, found)) > 300  # the texts do hit
+    assert any(t.isascii() and f for t, f in zip(texts, found, strict=True))
+    assert any(not t.isascii() and f for t, f in zip(texts, found, strict=True))

@@ -106,3 +106,67 @@ def test_user_regex_findings_are_fully_masked():
     det = regex_detector("ticket", "internal", r"TICKET-\d{4,}")
     (f,) = det.scan("see TICKET-12345 now")
     assert f.kind == "regex:ticket" and f.masked == "******-*****"
+
+
+# ---- the one-pass fall-back gives what trying each later kind in turn gives ------------------
+
+
+def _reference_scan(det, text: str):
+    """Kinds from the combined match's group name; fall-back: each later kind's own pattern."""
+    from assay.detectors.base import Finding
+    from assay.detectors.pii import _CharOffsets, compile_re2
+    from assay.evidence import mask_finding
+
+    single = [compile_re2(k.pattern) for k in det.kinds]
+    data = text.encode("utf-8")
+    to_char = _CharOffsets(data, len(data) == len(text))
+    out = []
+    for m in det._combined.finditer(data):
+        idx = int(m.lastgroup[1:]) if len(det.kinds) > 1 else 0
+        b_start, b_end = m.span()
+        found = det._accept(idx, text, to_char(b_start), to_char(b_end))
+        for later in range(idx + 1, len(det.kinds)) if found is None else ():
+            m2 = single[later].match(data, b_start)
+            if m2 is not None:
+                found = det._accept(later, text, to_char(m2.start()), to_char(m2.end()))
+                if found is not None:
+                    break
+        if found is not None:
+            k, s, e = found
+            f = Finding(det.name, det.category, s, e, text[s:e], "", k.kind)
+            out.append(Finding(**{**f.to_dict(), "masked": mask_finding(f)}))
+    return out
+
+
+def test_scan_equals_trying_each_later_kind_in_turn():
+    from assay.detectors.secrets import secrets_detector
+
+    texts = [
+        "card 4111 1111 1111 1112 fails Luhn, call 415-555-0132 or Phone: 467 3395",
+        "order 1234567890123 shipped; tel 0201234567; 手机13812345678联系",
+        "ID 110105194912310021 wrong check digit, 身份证号11010519491231002X，请核对",
+        "SSN 666-12-3456 and 123-45-6789; ip 10.1.2.3 and 1.2.3.4.5; 2001:db8::1 a::b",
+        "pay DE89 3704 0044 0532 0130 01 or DE89 3704 0044 0532 0130 00; j.doe@corp.com",
+        "über 电话 01 42 68 53 00 ａｂｃ 4111-1111-1111-1111 “quoted” 555 0199 phone",
+        'api_key = "q8Zr2LmX0aB7cD3e" password: "changeme" AKIAZ7Q3W5RT2YUI8OPL',
+        "Phone: 441234567890 and call 666-12-3456",  # a failed card and SSN, then phones
+        "",
+        "no numbers at all",
+    ]
+    for det in (pii_detector("pii", "p"), secrets_detector("s", "s"), DET):
+        det.setup()
+        found = [det.scan(t) for t in texts]
+        assert found == [_reference_scan(det, t) for t in texts]
+    assert sum(len(DET.scan(t)) for t in texts) >= 10
+    assert [(f.kind, f.match) for f in DET.scan(texts[7])] == [
+        ("phone", "441234567890"),
+        ("phone", "666-12-3456"),
+    ]
+
+
+def test_user_regex_named_like_another_kind_is_masked_as_before():
+    from assay.evidence import mask_finding
+
+    det = regex_detector("r", "c", r"SECRET\d+", kind="classifier")
+    (f,) = det.scan("a SECRET123 b")
+    assert f.masked == mask_finding(f)
