@@ -93,6 +93,12 @@ def review_keys(seed: int, source: str, doc_ids: pa.Array) -> np.ndarray:
     return _keys(prefix, doc_ids.cast(pa.binary()).to_pylist())
 
 
+def scan_keys(seed: int, source: str, doc_ids: pa.Array) -> np.ndarray:
+    """scan_key for many documents of one source (int64)."""
+    prefix = blake2b(f"{seed}\x1f\x00scan\x1f{source}\x1f".encode(), digest_size=8)
+    return _keys(prefix, doc_ids.cast(pa.binary()).to_pylist())
+
+
 def _keys(prefix, suffixes: list[bytes]) -> np.ndarray:
     digests = []
     for suffix in suffixes:
@@ -146,3 +152,10 @@ class ColumnBottomK:
 def in_fraction(key: int, fraction: float) -> bool:
     """Whether a key falls in the seeded fraction (keys are uniform on [0, 2^63))."""
     return fraction >= 1.0 or key < int(fraction * (1 << KEY_BITS))
+
+
+def in_fraction_mask(keys: np.ndarray, fraction: float) -> np.ndarray:
+    """in_fraction for many keys."""
+    if fraction >= 1.0:
+        return np.ones(len(keys), dtype=bool)
+    return keys < int(fraction * (1 << KEY_BITS))

@@ -102,41 +102,46 @@ SCAN_BATCH = 512
 
 def scan_shard(shard, settings) -> Iterator[pa.RecordBatch]:
     """Score the documents of a shard that fall in the seeded scan fraction (attributes only)."""
-    from assay.corpus import Document, ShardReadError, read_shard
+    import numpy as np
+
+    from assay.batches import read_batches
+    from assay.corpus import ShardReadError
     from assay.policy import cached_scanner
-    from assay.sample import in_fraction, scan_key
+    from assay.sample import in_fraction_mask, scan_keys
 
     scanner = cached_scanner(settings.policy)
-    pending: list = []
-
-    def flush() -> pa.RecordBatch:
-        flagged, categories, findings = score_arrays(
-            [d.text for d in pending], scanner, ATTRIBUTE_FINDING
-        )
-        batch = pa.RecordBatch.from_pydict(
-            {
-                "source": [d.source for d in pending],
-                "doc_id": [d.doc_id for d in pending],
-                "shard": [shard.index] * len(pending),
-                "locator": [d.locator for d in pending],
-                "flagged": flagged,
-                "categories": categories,
-                "findings": findings,
-            },
-            schema=ATTRIBUTE_SCHEMA,
-        )
-        pending.clear()
-        return batch
-
     try:
-        for record in read_shard(shard, settings):
-            if isinstance(record, Document) and in_fraction(
-                scan_key(settings.seed, record.source, record.doc_id), settings.scan_fraction
-            ):
-                pending.append(record)
-                if len(pending) >= SCAN_BATCH:
-                    yield flush()
+        for batch in read_batches(shard, settings):
+            if not len(batch):
+                continue
+            encoded = batch.source.dictionary_encode()
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
+            chosen = np.zeros(len(batch), dtype=bool)
+            for code, source in enumerate(encoded.dictionary.to_pylist()):
+                rows = np.flatnonzero(codes == code)
+                keys = scan_keys(settings.seed, source, batch.doc_id.take(pa.array(rows)))
+                chosen[rows[in_fraction_mask(keys, settings.scan_fraction)]] = True
+            picked = np.flatnonzero(chosen)
+            for start in range(0, len(picked), SCAN_BATCH):
+                yield _attributes(batch, picked[start : start + SCAN_BATCH], shard.index, scanner)
     except ShardReadError:
         pass  # the read pass reports the shard's error; the scan covers what could be read
-    if pending:
-        yield flush()
+
+
+def _attributes(batch, rows, shard_index: int, scanner) -> pa.RecordBatch:
+    take = pa.array(rows)
+    flagged, categories, findings = score_arrays(
+        batch.text.take(take).to_pylist(), scanner, ATTRIBUTE_FINDING
+    )
+    return pa.RecordBatch.from_arrays(
+        [
+            batch.source.take(take),
+            batch.doc_id.take(take),
+            pa.array([shard_index] * len(rows), pa.int32()),
+            pa.array(batch.locator[rows], pa.int64()),
+            flagged,
+            categories,
+            findings,
+        ],
+        schema=ATTRIBUTE_SCHEMA,
+    )

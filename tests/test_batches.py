@@ -219,3 +219,15 @@ def _one_shard(root):
     shards, _ = plan_shards(list_objects(str(root)), settings, root.name)
     assert len(shards) == 1
     return shards[0], settings
+
+
+def test_vectorised_scan_keys_equal_the_scalar_keys():
+    from assay.sample import in_fraction, in_fraction_mask, scan_key, scan_keys
+
+    ids = [f"doc-{i}" for i in range(500)]
+    keys = scan_keys(3, "web", pa.array(ids))
+    assert keys.tolist() == [scan_key(3, "web", i) for i in ids]
+    for fraction in (0.0, 0.1, 0.5, 1.0):
+        assert in_fraction_mask(keys, fraction).tolist() == [
+            in_fraction(int(k), fraction) for k in keys
+        ]
