@@ -234,19 +234,15 @@ def _needs_python(lines: _Lines, settings: AuditSettings) -> np.ndarray:
     slow = ~empty & ((first != ord("{")) | (last != ord("}")))
     slow |= (ends - starts) > settings.max_document_bytes
     block = lines.block
-    if block.count(b"{") + block.count(b"[") - len(lines) >= BRACKET_GUARD:
+    # Each line starting with '{' holds at least one bracket; only when the block holds more
+    # than those can any line reach the guard.
+    braced = np.count_nonzero(~empty & (first == ord("{")))
+    if block.count(b"{") + block.count(b"[") - braced >= BRACKET_GUARD - 1:
         opening = np.flatnonzero((data == ord("{")) | (data == ord("[")))
         owner = np.searchsorted(starts, opening, side="right") - 1
         slow |= np.bincount(owner, minlength=len(lines)) >= BRACKET_GUARD
     if b"Inf" in block or b"-NaN" in block:
-        slow |= _lines_at(
-            lines,
-            [
-                m.start()
-                for m in _BARE_INF.finditer(block)
-                if block[m.end() : m.end() + 5] != b"inity"
-            ],
-        )
+        slow |= _lines_at(lines, [m.start() for m in _BARE_INF.finditer(block)])
     slow |= _invalid_utf8(lines)
     return slow & ~empty
 

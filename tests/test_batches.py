@@ -231,3 +231,11 @@ def test_vectorised_scan_keys_equal_the_scalar_keys():
         assert in_fraction_mask(keys, fraction).tolist() == [
             in_fraction(int(k), fraction) for k in keys
         ]
+
+
+def test_deep_lines_go_to_python_whatever_else_the_block_holds(tmp_path):
+    deep = '{"id": "deep", "text": "t", "v": ' + "[" * 1500 + "]" * 1500 + "}"
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "a.jsonl").write_text("\n" * 1400 + deep + "\n" + "\n".join(GOOD) + "\n")
+    docs, rejections = _records(list(read_batches(*_one_shard(tmp_path))))
+    assert [r[1] for r in rejections] == ["json_too_deep"] and len(docs) == len(GOOD)
