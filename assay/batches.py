@@ -36,6 +36,7 @@ from assay.corpus import (
     Shard,
     _parse_json_line,
     _parse_text_line,
+    block_lines,
     derived_id,
     read_shard,
     shard_blocks,
@@ -346,8 +347,6 @@ def _sources(field: pa.Array | None, shard: Shard, n: int) -> pa.Array:
 
 
 def _by_line(base: int, block: bytes, shard: Shard, settings: AuditSettings) -> DocumentBatch:
-    from assay.corpus import block_lines
-
     parse = _parse_json_line if shard.container == "jsonl" else _parse_text_line
     return from_records(
         parse(line, offset, shard, settings)

@@ -241,7 +241,9 @@ def read_report(spark, plan, settings: AuditSettings):
     )
 
 
-def reused_rows(spark, state_files: list[str], remap: dict[int, int], schema=None):
+def reused_rows(
+    spark, state_files: list[str], remap: dict[int, int], schema: pa.Schema | None = None
+):
     """The baseline's rows of reused shards, renumbered to this run's shard indices.
 
     Rows of the read report by default; `schema` names other per-shard rows (scan attributes).
