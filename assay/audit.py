@@ -150,12 +150,8 @@ class _ShardSampler:
             self.counts[(rejection.source, rejection.reason)] += 1
         if not len(batch):
             return
-        encoded = batch.source.dictionary_encode()
-        codes = encoded.indices.to_numpy(zero_copy_only=False)
-        for code, source in enumerate(encoded.dictionary.to_pylist()):
-            rows = np.flatnonzero(codes == code)
-            if len(rows):
-                self._add_source(source, batch, rows)
+        for source, rows in batch.by_source():
+            self._add_source(source, batch, rows)
 
     def _add_source(self, source: str, batch: DocumentBatch, rows: np.ndarray) -> None:
         self.read[source] += len(rows)

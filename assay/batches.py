@@ -67,6 +67,15 @@ class DocumentBatch:
     def __len__(self) -> int:
         return len(self.locator)
 
+    def by_source(self) -> Iterator[tuple[str, np.ndarray]]:
+        """(source, row indexes) for each source with documents in the batch."""
+        encoded = self.source.dictionary_encode()
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        for code, source in enumerate(encoded.dictionary.to_pylist()):
+            rows = np.flatnonzero(codes == code)
+            if len(rows):
+                yield source, rows
+
 
 def read_batches(
     shard: Shard, settings: AuditSettings, defer_text: bool = False

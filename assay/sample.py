@@ -83,25 +83,24 @@ def scan_key(seed: int, source: str, doc_id: str) -> int:
 
 def sample_keys(seed: int, source: str, doc_ids: pa.Array) -> np.ndarray:
     """sample_key for many documents of one source (int64), hashing the shared prefix once."""
-    prefix = blake2b(f"{seed}\x1f{source}\x1f".encode(), digest_size=8)
-    return _keys(prefix, doc_ids.cast(pa.binary()).to_pylist())
+    return _keys(f"{seed}\x1f{source}\x1f", doc_ids)
 
 
 def review_keys(seed: int, source: str, doc_ids: pa.Array) -> np.ndarray:
     """review_key for many documents of one source (int64)."""
-    prefix = blake2b(f"{seed}\x1f\x00review\x1f{source}\x1f".encode(), digest_size=8)
-    return _keys(prefix, doc_ids.cast(pa.binary()).to_pylist())
+    return _keys(f"{seed}\x1f\x00review\x1f{source}\x1f", doc_ids)
 
 
 def scan_keys(seed: int, source: str, doc_ids: pa.Array) -> np.ndarray:
     """scan_key for many documents of one source (int64)."""
-    prefix = blake2b(f"{seed}\x1f\x00scan\x1f{source}\x1f".encode(), digest_size=8)
-    return _keys(prefix, doc_ids.cast(pa.binary()).to_pylist())
+    return _keys(f"{seed}\x1f\x00scan\x1f{source}\x1f", doc_ids)
 
 
-def _keys(prefix, suffixes: list[bytes]) -> np.ndarray:
+def _keys(prefix_text: str, doc_ids: pa.Array) -> np.ndarray:
+    """63-bit keys of prefix + id for each id: the prefix is hashed once and copied."""
+    prefix = blake2b(prefix_text.encode(), digest_size=8)
     digests = []
-    for suffix in suffixes:
+    for suffix in doc_ids.cast(pa.binary()).to_pylist():
         h = prefix.copy()
         h.update(suffix)
         digests.append(h.digest())

@@ -114,11 +114,8 @@ def scan_shard(shard, settings) -> Iterator[pa.RecordBatch]:
         for batch in read_batches(shard, settings):
             if not len(batch):
                 continue
-            encoded = batch.source.dictionary_encode()
-            codes = encoded.indices.to_numpy(zero_copy_only=False)
             chosen = np.zeros(len(batch), dtype=bool)
-            for code, source in enumerate(encoded.dictionary.to_pylist()):
-                rows = np.flatnonzero(codes == code)
+            for source, rows in batch.by_source():
                 keys = scan_keys(settings.seed, source, batch.doc_id.take(pa.array(rows)))
                 chosen[rows[in_fraction_mask(keys, settings.scan_fraction)]] = True
             picked = np.flatnonzero(chosen)
