@@ -21,7 +21,6 @@ shards are cut. Plain text files are split into lines with numpy; Parquet shards
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -29,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
+import re2
 
 from assay.corpus import (
     Document,
@@ -49,7 +49,10 @@ RECORDS_PER_BATCH = 8192
 BRACKET_GUARD = 200
 _SMALLEST_RUN = 8  # refused runs are halved down to this many lines, then parsed line by line
 # Arrow reads bare Inf and -NaN as numbers; Python does not. (Linear: no nested repetition.)
-_BARE_INF = re.compile(rb"[:,\[][ \t]*(?:-?Inf|-NaN)[ \t]*[,}\]]")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+# re2 scans a block ~3x faster than `re` (prose holds "Inf" often: "Information").
+_BARE_INF = re2.compile(rb"[:,\[][ \t]*(?:-?Inf|-NaN)[ \t]*[,}\]]", _RE2_OPTIONS)
 _ASCII_SPACE = np.zeros(256, dtype=bool)
 _ASCII_SPACE[list(b" \t\n\r\x0b\x0c")] = True
 
@@ -251,10 +254,36 @@ def _needs_python(lines: _Lines, settings: AuditSettings) -> np.ndarray:
         opening = np.flatnonzero((data == ord("{")) | (data == ord("[")))
         owner = np.searchsorted(starts, opening, side="right") - 1
         slow |= np.bincount(owner, minlength=len(lines)) >= BRACKET_GUARD
-    if b"Inf" in block or b"-NaN" in block:
-        slow |= _lines_at(lines, [m.start() for m in _BARE_INF.finditer(block)])
+    slow |= _bare_infinity(lines)
     slow |= _invalid_utf8(lines)
     return slow & ~empty
+
+
+def _bare_infinity(lines: _Lines) -> np.ndarray:
+    """Lines holding a bare Infinity or -NaN value (Arrow reads them, Python's json does not).
+
+    Prose says "Inf" often ("Information") but seldom more than a few times per block: the
+    regex runs only over the lines that hold the word, or over the whole block when many do.
+    """
+    block = lines.block
+    at: list[int] = []
+    for word in (b"Inf", b"-NaN"):
+        i = block.find(word)
+        while i >= 0 and len(at) <= _FEW_INF:
+            at.append(i)
+            i = block.find(word, i + 1)
+    out = np.zeros(len(lines), dtype=bool)
+    if not at:
+        return out
+    if len(at) > _FEW_INF:
+        return _lines_at(lines, [m.start() for m in _BARE_INF.finditer(block)])
+    for line in np.unique(np.searchsorted(lines.starts, at, side="right") - 1).tolist():
+        if _BARE_INF.search(block, int(lines.starts[line]), int(lines.ends[line])):
+            out[line] = True
+    return out
+
+
+_FEW_INF = 64
 
 
 def _parse_runs(

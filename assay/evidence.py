@@ -8,8 +8,11 @@ long tokens are masked.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Sequence
 
+import numpy as np
 import re2
 
 from assay.detectors.base import Finding
@@ -132,6 +135,75 @@ def lexicon_evidence(text: str, start: int, end: int, term: str) -> str:
     right = text[end : end + CONTEXT_CHARS]
     tail = "…" if end + CONTEXT_CHARS < len(text) else ""
     return f"{lead}{_mask_context(left)}«{term}»{_mask_context(right)}{tail}"
+
+
+def lexicon_evidence_columns(
+    texts: Sequence[str], doc: np.ndarray, start: np.ndarray, end: np.ndarray, terms: list[str]
+) -> list[str]:
+    """`lexicon_evidence(texts[doc[i]], start[i], end[i], terms[i])` for every hit i at once.
+
+    Which contexts hold something to mask is decided with numpy over the contexts' code points;
+    only those go through `_mask_context`, the rest are joined as they are.
+    """
+    if not len(doc):
+        return []
+    text_len = np.fromiter(map(len, texts), np.int64, len(texts))[doc]
+    left_n = np.minimum(start, CONTEXT_CHARS)
+    right_end = end + np.minimum(text_len - end, CONTEXT_CHARS)
+    spans = zip(
+        doc.tolist(), (start - left_n).tolist(), start.tolist(), end.tolist(), right_end.tolist(),
+        strict=True,
+    )  # fmt: skip
+    lefts, rights = [], []
+    for d, a, s, e, b in spans:
+        text = texts[d]
+        lefts.append(text[a:s])
+        rights.append(text[e:b])
+    to_mask = _needs_masking(lefts + rights).tolist()
+    rows = zip(
+        lefts, rights, to_mask[: len(lefts)], to_mask[len(lefts) :],
+        (start > CONTEXT_CHARS).tolist(), (right_end < text_len).tolist(), terms, strict=True,
+    )  # fmt: skip
+    out = []
+    for left, right, mask_l, mask_r, lead, tail, term in rows:
+        left = _mask_context(left) if mask_l else left.replace("\n", " ")
+        right = _mask_context(right) if mask_r else right.replace("\n", " ")
+        out.append(f"{'…' if lead else ''}{left}«{term}»{right}{'…' if tail else ''}")
+    return out
+
+
+def _needs_masking(contexts: list[str]) -> np.ndarray:
+    """Per context (at most CONTEXT_CHARS long): may `_mask_context` change more than its
+    newlines? True when it holds a digit or '@', or may hold a long token."""
+    n = np.fromiter(map(len, contexts), np.int64, len(contexts))
+    first = np.zeros(len(contexts) + 1, dtype=np.int64)
+    np.cumsum(n, out=first[1:])
+    codes = np.frombuffer("".join(contexts).encode("utf-32-le", "surrogatepass"), np.uint32)
+    sensitive = _prefix_counts(_sensitive_table()[codes])
+    spaces = _prefix_counts((codes == 0x20) | (codes == 0x0A))  # a newline becomes a space
+    start = first[:-1]
+    masked = sensitive[start + n] > sensitive[start]
+    # _may_hold_long_token: n >= 20 and no space in the context's [n - 20, 20)
+    long_ok = n >= 20
+    window_lo = start + np.where(long_ok, n - 20, 0)
+    window_hi = start + np.where(long_ok, 20, 0)
+    return masked | (long_ok & (spaces[window_hi] == spaces[window_lo]))
+
+
+def _prefix_counts(flags: np.ndarray) -> np.ndarray:
+    """counts[i] = flags[:i].sum(), for i in 0..len(flags)."""
+    counts = np.zeros(len(flags) + 1, dtype=np.int64)
+    np.cumsum(flags, out=counts[1:])
+    return counts
+
+
+@functools.cache
+def _sensitive_table() -> np.ndarray:
+    """Per code point: does `_DIGIT_OR_AT` match it (read off the regex itself)."""
+    table = np.zeros(0x110000, dtype=bool)
+    every = "".join(map(chr, range(0x110000)))
+    table[[m.start() for m in _DIGIT_OR_AT.finditer(every)]] = True
+    return table
 
 
 def _mask_context(context: str) -> str:

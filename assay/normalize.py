@@ -101,7 +101,7 @@ def _fold_char(ch: str) -> str:
 
 
 def _codes(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 def _normalize_by_char(text: str, leetspeak: bool) -> Normalized:

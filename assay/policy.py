@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -22,7 +23,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from assay.detectors.base import Finding
+from assay.detectors.base import Finding, FindingColumns
 from assay.normalize import fold_term
 
 DEFAULT_POLICY = Path(__file__).parent / "policies" / "default.yaml"
@@ -263,20 +264,40 @@ class Scanner:
         return self.scan_batch([text])[0]
 
     def scan_batch(self, texts: Sequence[str]) -> list[list[Finding]]:
-        """Findings per text; batch-capable detectors (classifiers) get the whole batch at once."""
+        """Findings per text, sorted by (start, end, detector)."""
+        return self.scan_columns(texts).to_lists(len(texts))
+
+    def scan_columns(self, texts: Sequence[str]) -> FindingColumns:
+        """Every detector's findings of a batch as columns, sorted by (text, start, end, detector).
+
+        Each detector gets the whole batch in its most columnar form: `scan_columns` (the
+        lexicon), `scan_batch` (classifiers: their cost is per call) or `scan` per text.
+        """
         texts = [t if isinstance(t, str) else "" for t in texts]  # a null text has no findings
-        out: list[list[Finding]] = [[] for _ in texts]
+        try:
+            return self._columns(texts)
+        except UnicodeEncodeError:  # a lone surrogate: no UTF-8 engine reads one (see _scannable)
+            return self._columns([_scannable(t) for t in texts])
+
+    def _columns(self, texts: list[str]) -> FindingColumns:
+        parts = []
         for det in self.detectors:
-            if hasattr(det, "scan_batch"):
-                for acc, found in zip(out, det.scan_batch(texts), strict=True):
-                    acc.extend(found)
+            if hasattr(det, "scan_columns"):
+                parts.append(det.scan_columns(texts))
+            elif hasattr(det, "scan_batch"):
+                parts.append(FindingColumns.of(det.scan_batch(texts)))
             else:
-                for acc, text in zip(out, texts, strict=True):
-                    if text:
-                        acc.extend(det.scan(text))
-        for acc in out:
-            acc.sort(key=lambda f: (f.start, f.end, f.detector))
-        return out
+                parts.append(FindingColumns.of([det.scan(t) if t else [] for t in texts]))
+        return FindingColumns.concat(parts).in_text_order()
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _scannable(text: str) -> str:
+    """`text` with each lone UTF-16 surrogate (JSON can escape one; no UTF-8 engine can read
+    one) as U+FFFD: one character for one, so offsets stay true."""
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
 # ---- loading --------------------------------------------------------------------------------

@@ -7,10 +7,11 @@ document or batch. Scoring only records findings; deciding happens in `assay.ver
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from itertools import accumulate
-from operator import attrgetter
 
+import numpy as np
 import pyarrow as pa
+
+from assay.detectors.base import FindingColumns
 
 FINDING_TYPE = pa.struct(
     [
@@ -53,22 +54,35 @@ def score_arrays(
 ) -> tuple[pa.Array, pa.Array, pa.Array]:
     """`score_texts` as Arrow columns (flagged, categories, findings), built column by column.
 
-    Same values as `pa.array(...)` over `score_texts`' lists, without a dict per finding:
-    each struct field is one flat list read off the findings, the lists are offsets.
+    Same values as `pa.array(...)` over `score_texts`' lists, without an object per finding:
+    the scanner's `FindingColumns` become the struct's fields, per-text counts the offsets.
     """
-    results = scanner.scan_batch(texts)
-    offsets = list(accumulate(map(len, results), initial=0))
-    flat = [f for found in results for f in found]
-    fields = [pa.array(list(map(attrgetter(f.name), flat)), f.type) for f in finding_type]
+    found = scanner.scan_columns(texts)
+    n = len(texts)
+    counts = np.bincount(found.doc, minlength=n)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    fields = [pa.array(getattr(found, f.name), f.type) for f in finding_type]
     structs = pa.StructArray.from_arrays(fields, fields=list(finding_type))
-    categories = [sorted({f.category for f in found}) if found else [] for found in results]
-    cat_offsets = list(accumulate(map(len, categories), initial=0))
-    cat_values = pa.array([c for cats in categories for c in cats], pa.string())
+    cat_docs, cat_values = _categories(found)
+    cat_offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(cat_docs, minlength=n), out=cat_offsets[1:])
     return (
-        pa.array([bool(found) for found in results], pa.bool_()),
-        pa.ListArray.from_arrays(pa.array(cat_offsets, pa.int32()), cat_values),
-        pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), structs),
+        pa.array(counts > 0, pa.bool_()),
+        pa.ListArray.from_arrays(pa.array(cat_offsets), pa.array(cat_values, pa.string())),
+        pa.ListArray.from_arrays(pa.array(offsets), structs),
     )
+
+
+def _categories(found: FindingColumns) -> tuple[np.ndarray, list[str]]:
+    """(text, category) pairs of the findings, once each, sorted by text then category."""
+    names = sorted(set(found.category))
+    if not names:
+        return np.zeros(0, dtype=np.int64), []
+    rank = {c: r for r, c in enumerate(names)}
+    ranks = np.fromiter(map(rank.__getitem__, found.category), np.int64, len(found))
+    pairs = np.unique(found.doc * len(names) + ranks)
+    return pairs // len(names), [names[r] for r in (pairs % len(names)).tolist()]
 
 
 def score_partitions(
@@ -114,11 +128,14 @@ def scan_shard(shard, settings) -> Iterator[pa.RecordBatch]:
         for batch in read_batches(shard, settings):
             if not len(batch):
                 continue
-            chosen = np.zeros(len(batch), dtype=bool)
-            for source, rows in batch.by_source():
-                keys = scan_keys(settings.seed, source, batch.doc_id.take(pa.array(rows)))
-                chosen[rows[in_fraction_mask(keys, settings.scan_fraction)]] = True
-            picked = np.flatnonzero(chosen)
+            if settings.scan_fraction >= 1.0:  # every document: no key to compute
+                picked = np.arange(len(batch))
+            else:
+                chosen = np.zeros(len(batch), dtype=bool)
+                for source, rows in batch.by_source():
+                    keys = scan_keys(settings.seed, source, batch.doc_id.take(pa.array(rows)))
+                    chosen[rows[in_fraction_mask(keys, settings.scan_fraction)]] = True
+                picked = np.flatnonzero(chosen)
             for start in range(0, len(picked), SCAN_BATCH):
                 yield _attributes(batch, picked[start : start + SCAN_BATCH], shard.index, scanner)
     except ShardReadError:

@@ -20,8 +20,11 @@ Variants, each printed as `name: value` lines (MB/s and docs/s per core):
       written with Python `re` as such pipelines do (needs bench/requirements.txt; skipped
       with a message otherwise)
 Also: lexicon engine comparison (ahocorasick_rs vs pyahocorasick) on the same text.
---repeats N times every variant (a), (b) and (c) N times and keeps the median, alike for all: on
-a machine shared with other work, one run of each can land in someone else's busy minute.
+--repeats N (default 5) runs (b), (c), (a) and the classifier pair in N interleaved rounds: each
+round times every variant once, one after the other. MB/s figures are medians over the rounds;
+each ratio is computed within a round (its two variants ran a minute apart at most) and the
+median of the rounds' ratios is printed, so the machine's drift from minute to minute (often
++-30% here) moves both sides of a ratio alike. Each round's ratios are printed too (`*_rounds`).
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ from assay.policy import load_policy, read_terms  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 TARGET_TERMS = 10_000
-REPEATS = 1  # --repeats: timings per variant, median kept
 
 
 # ---- inputs -------------------------------------------------------------------------------
@@ -132,9 +134,8 @@ def write_bench_policy(
 # ---- timing -------------------------------------------------------------------------------
 
 
-def timed(fn: Callable[[], object], repeats: int | None = None) -> float:
-    """Median wall seconds of `fn` over `repeats` runs (default: --repeats)."""
-    repeats = REPEATS if repeats is None else repeats
+def timed(fn: Callable[[], object], repeats: int = 1) -> float:
+    """Median wall seconds of `fn` over `repeats` runs."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -159,27 +160,25 @@ def batched(texts: Sequence[str], size: int = 512):
 # ---- (b) plain Python ---------------------------------------------------------------------
 
 
-def run_plain(
-    texts: list[str], policy_path: Path, n_bytes: int, label: str = "all_detectors"
-) -> dict[str, float]:
-    """Every detector in this process, one after the other, then all together via the Scanner."""
+def plain_detectors(texts: list[str], policy_path: Path, n_bytes: int) -> None:
+    """Each detector of the policy alone, in this process (one timing each)."""
     scanner = load_policy(policy_path).scanner()
-    out: dict[str, float] = {}
     for det in scanner.detectors:
         if hasattr(det, "scan_batch"):
             seconds = timed(lambda d=det: [d.scan_batch(b) for b in batched(texts)])
         else:
             seconds = timed(lambda d=det: [d.scan(t) for t in texts])
-        out[det.name] = report(f"plain_{det.name}", seconds, n_bytes, len(texts))
-    n_flagged = 0
+        report(f"plain_{det.name}", seconds, n_bytes, len(texts))
 
-    def all_detectors() -> None:
-        nonlocal n_flagged
-        n_flagged = sum(bool(f) for b in batched(texts) for f in scanner.scan_batch(b))
 
-    out["all"] = report(f"plain_{label}", timed(all_detectors), n_bytes, len(texts))
-    print(f"plain_flagged_share: {n_flagged / len(texts):.4f}")
-    return out
+def plain_scanner(texts: list[str], policy_path: Path) -> Callable[[], int]:
+    """(b): the policy's scanner over the texts in batches, in this process; returns the flagged."""
+    scanner = load_policy(policy_path).scanner()
+
+    def run() -> int:
+        return sum(bool(f) for b in batched(texts) for f in scanner.scan_batch(b))
+
+    return run
 
 
 def compare_engines(texts: list[str], lexicon: list[str], n_bytes: int, rounds: int = 3) -> None:
@@ -201,8 +200,8 @@ def compare_engines(texts: list[str], lexicon: list[str], n_bytes: int, rounds: 
     scan_s: dict[str, list[float]] = {e: [] for e in dets}
     for _ in range(rounds):
         for engine, det in dets.items():
-            match_s[engine].append(timed(lambda d=det: [list(d._matcher(f)) for f in folded], 1))
-            scan_s[engine].append(timed(lambda d=det: [d.scan(t) for t in texts], 1))
+            match_s[engine].append(timed(lambda d=det: [list(d._matcher(f)) for f in folded]))
+            scan_s[engine].append(timed(lambda d=det: [d.scan_batch(b) for b in batched(texts)]))
     for engine in dets:
         report(f"lexicon_{engine}_matcher", statistics.median(match_s[engine]), n_bytes, len(texts))
         report(f"lexicon_{engine}_scan", statistics.median(scan_s[engine]), n_bytes, len(texts))
@@ -226,8 +225,13 @@ RE_PII = {
 }
 
 
-def run_datatrove(texts: list[str], data: Path, n_bytes: int) -> float | None:
-    """C4BadWordsFilter (English LDNOOBW @25e679f, as C4 used) + the PII set in Python `re`."""
+def datatrove_filters(
+    texts: list[str], data: Path
+) -> tuple[Callable[[], None], Callable[[], None]] | None:
+    """(C4BadWordsFilter alone, C4BadWordsFilter + the PII set in Python `re`) over the texts.
+
+    The filter uses the English LDNOOBW list @25e679f, as C4 did. None without datatrove.
+    """
     try:
         from datatrove.data import Document
         from datatrove.pipeline.filters import c4_filters
@@ -263,34 +267,28 @@ def run_datatrove(texts: list[str], data: Path, n_bytes: int) -> float | None:
             for p in pii:
                 p.findall(d.text)
 
-    report("datatrove_c4_badwords", timed(c4_only), n_bytes, len(texts))
-    return report("datatrove_c4_badwords_plus_re_pii", timed(c4_and_pii), n_bytes, len(texts))
+    c4_only()  # warm-up: the word list is read and compiled on first use
+    return c4_only, c4_and_pii
 
 
 # ---- (a) Spark ----------------------------------------------------------------------------
 
 
-def run_spark_variant(
-    texts: list[str], policy_path: Path, n_bytes: int, cores: int = 2
-) -> float | None:
-    """The same scanner inside Spark (mapInArrow over score_partitions), local[cores]; MB/s per core."""
-    try:
-        from assay.scoring import score_partitions, scored_schema
-        from assay.spark import get_spark
-    except ImportError as exc:
-        print(f"spark_skipped: {exc}")
-        return None
+def spark_dataframe(texts: list[str], policy_path: Path, n_bytes: int, cores: int = 2) -> None:
+    """The same scanner over a cached DataFrame of the texts (mapInArrow over score_partitions,
+    the sample-scoring path): every text and finding crosses between the JVM and Python."""
     import pyarrow as pa
+    import pyarrow.parquet as pq
     from pyspark.sql.pandas.types import from_arrow_schema
+
+    from assay.scoring import score_partitions, scored_schema
+    from assay.spark import get_spark
 
     spark = get_spark("assay-bench", master=f"local[{cores}]")
     path = str(policy_path)
     schema = pa.schema([pa.field("text", pa.string())])
     with tempfile.TemporaryDirectory() as tmp:
-        pa_table = pa.table({"text": texts})
-        import pyarrow.parquet as pq
-
-        pq.write_table(pa_table, f"{tmp}/texts.parquet", row_group_size=2048)
+        pq.write_table(pa.table({"text": texts}), f"{tmp}/texts.parquet", row_group_size=2048)
         df = spark.read.parquet(f"{tmp}/texts.parquet").repartition(cores * 4).cache()
         df.count()
         out_schema = from_arrow_schema(scored_schema(schema))
@@ -303,66 +301,72 @@ def run_spark_variant(
         run()  # warm-up: workers start, scanners are built and cached
         seconds = timed(run)
         df.unpersist()
-    return report(
-        f"spark_dataframe_{policy_path.stem.removeprefix('bench_policy_')}",
-        seconds,
-        n_bytes,
-        len(texts),
-        cores,
-    )
+    name = policy_path.stem.removeprefix("bench_policy_")
+    report(f"spark_dataframe_{name}", seconds, n_bytes, len(texts), cores)
 
 
-def run_spark_scan(texts: list[str], policy_path: Path, n_bytes: int, cores: int = 2) -> float:
-    """The detectors as Assay runs them over a corpus: the automated scan (scan_fraction 1.0).
+def spark_scan(
+    texts: list[str], policy_path: Path, work: Path, cores: int = 2
+) -> Callable[[], None]:
+    """(a): the detectors as Assay runs them over a corpus: the automated scan (scan_fraction 1.0).
 
-    The texts are written as JSON Lines shards; Spark tasks read them with the columnar reader,
-    score every document with the policy's scanner and hand back per-document attributes
-    (findings with masked evidence), as `assay.audit.scan_corpus` does in every audit.
+    The texts are written as JSON Lines shards under `work`; Spark tasks read them with the
+    columnar reader, score every document with the policy's scanner and hand back per-document
+    attributes (findings with masked evidence), as `assay.audit.scan_corpus` does in every audit.
+    Returns the timed run, after one warm-up run (workers started, scanners built and cached).
     """
-    import json as json_
-
     from assay.audit import plan_corpus, scan_corpus
     from assay.settings import AuditSettings
     from assay.spark import get_spark
 
     spark = get_spark("assay-bench", master=f"local[{cores}]")
-    with tempfile.TemporaryDirectory() as tmp:
-        corpus = Path(tmp) / "corpus" / "bench"
-        corpus.mkdir(parents=True)
-        files = cores * 4
-        for f in range(files):
-            with open(corpus / f"part-{f}.jsonl", "w", encoding="utf-8") as out:
-                for i in range(f, len(texts), files):
-                    out.write(json_.dumps({"id": f"d{i}", "text": texts[i]}) + "\n")
-        settings = AuditSettings(
-            corpus=str(corpus.parent),
-            out=f"{tmp}/out",
-            run_id="bench",
-            policy=str(policy_path),
-            scan_fraction=1.0,
-            review_sample_size=0,
-            # Tasks sized like production ones (shard_bytes defaults to 128 MiB): the 50 MB make
-            # one read task per core, so Spark's fixed cost per Python task (about 40 ms here)
-            # is not multiplied by slicing the text finer than an audit would.
-            shard_bytes=max(1 << 20, int(n_bytes * 1.1 / cores)),
-        )
-        plan = plan_corpus(settings)
-
-        def run() -> None:
-            scan_corpus(spark, plan, settings).write.format("noop").mode("overwrite").save()
-
-        run()  # warm-up: workers start, scanners are built and cached
-        seconds = timed(run)
-    return report(
-        f"spark_{policy_path.stem.removeprefix('bench_policy_')}",
-        seconds,
-        n_bytes,
-        len(texts),
-        cores,
+    name = policy_path.stem.removeprefix("bench_policy_")
+    corpus = work / f"corpus-{name}" / "bench"
+    corpus.mkdir(parents=True)
+    files = cores * 4
+    for f in range(files):
+        with open(corpus / f"part-{f}.jsonl", "w", encoding="utf-8") as out:
+            for i in range(f, len(texts), files):
+                out.write(json.dumps({"id": f"d{i}", "text": texts[i]}) + "\n")
+    n_bytes = sum(p.stat().st_size for p in corpus.iterdir())
+    settings = AuditSettings(
+        corpus=str(corpus.parent),
+        out=str(work / f"out-{name}"),
+        run_id="bench",
+        policy=str(policy_path),
+        scan_fraction=1.0,
+        review_sample_size=0,
+        # Tasks sized like production ones (shard_bytes defaults to 128 MiB): the 50 MB make
+        # one read task per core, so Spark's fixed cost per Python task (about 40 ms here)
+        # is not multiplied by slicing the text finer than an audit would.
+        shard_bytes=max(1 << 20, int(n_bytes * 1.05 / cores)),
     )
+    plan = plan_corpus(settings)
+
+    def run() -> None:
+        scan_corpus(spark, plan, settings).write.format("noop").mode("overwrite").save()
+
+    run()
+    return run
 
 
 # ---- main ---------------------------------------------------------------------------------
+
+
+def rounds_of(variants: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Wall seconds of every variant in each of `rounds` rounds (variants in turn per round)."""
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, run in variants.items():
+            seconds[name].append(timed(run))
+    return seconds
+
+
+def print_ratio(name: str, numerator: list[float], denominator: list[float]) -> None:
+    """The median over rounds of numerator/denominator (MB/s per core), and each round's."""
+    ratios = [n / d for n, d in zip(numerator, denominator, strict=True)]
+    print(f"{name}: {statistics.median(ratios):.2f}")
+    print(f"{name}_rounds: {' '.join(f'{r:.2f}' for r in ratios)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -376,10 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     p.add_argument("--no-spark", action="store_true")
-    p.add_argument("--repeats", type=int, default=1, help="timings per variant (median kept)")
+    p.add_argument("--repeats", type=int, default=5, help="interleaved rounds (medians kept)")
     args = p.parse_args(argv)
-    global REPEATS
-    REPEATS = max(1, args.repeats)
     if not args.data.is_dir():
         print(f"skipped: no data at {args.data}")
         return 0
@@ -401,26 +403,52 @@ def main(argv: list[str] | None = None) -> int:
     policy_core = write_bench_policy(args.out, lexicon, ("lexicon", "pii", "secrets"), "core")
     policy_clf = write_bench_policy(args.out, lexicon, ("classifier",), "classifier")
     policy_all = write_bench_policy(args.out, lexicon, None, "all")
-    plain = run_plain(texts, policy_core, n_bytes, "lexicon_pii_secrets")
-    plain_clf = run_plain(texts, policy_clf, n_bytes, "classifier_only")["all"]
-    datatrove = run_datatrove(texts, args.data, n_bytes)
+    plain_detectors(texts, policy_core, n_bytes)
+    flagged = plain_scanner(texts, policy_core)()
+    print(f"plain_flagged_share: {flagged / len(texts):.4f}")
+
+    variants: dict[str, Callable[[], object]] = {
+        "plain_lexicon_pii_secrets": plain_scanner(texts, policy_core),  # (b)
+        "plain_classifier_only": plain_scanner(texts, policy_clf),
+    }
+    datatrove = datatrove_filters(texts, args.data)
     if datatrove:
-        print(f"plain_vs_datatrove_per_core: {plain['all'] / datatrove:.2f}")
-    if args.no_spark:
-        print("spark_skipped: --no-spark")
-        return 0
-    spark_core = run_spark_scan(texts, policy_core, n_bytes)
-    spark_clf = run_spark_scan(texts, policy_clf, n_bytes)
-    run_spark_scan(texts, policy_all, n_bytes)  # the whole default policy's detectors
-    # The same scanner over an in-memory DataFrame of the texts (the sample-scoring path):
-    # every text and finding crosses between the JVM and Python.
-    run_spark_variant(texts, policy_core, n_bytes)
-    if spark_core:
-        print(f"spark_vs_plain: {spark_core / plain['all']:.2f}")
+        variants["datatrove_c4_badwords"] = datatrove[0]
+        variants["datatrove_c4_badwords_plus_re_pii"] = datatrove[1]  # (c)
+    with tempfile.TemporaryDirectory() as work:
+        if not args.no_spark:
+            variants["spark_core"] = spark_scan(texts, policy_core, Path(work))  # (a)
+            variants["spark_classifier"] = spark_scan(texts, policy_clf, Path(work))
+        seconds = rounds_of(variants, max(1, args.repeats))
+        mb_s = {}
+        for name, times in seconds.items():
+            cores = 2 if name.startswith("spark") else 1
+            mb_s[name] = [n_bytes / 1e6 / t / cores for t in times]
+            report(name, statistics.median(times), n_bytes, len(texts), cores)
         if datatrove:
-            print(f"vs_datatrove_per_core: {spark_core / datatrove:.2f}")
-    if spark_clf:
-        print(f"classifier_spark_vs_direct: {spark_clf / plain_clf:.2f}")
+            print_ratio(
+                "plain_vs_datatrove_per_core",
+                mb_s["plain_lexicon_pii_secrets"],
+                mb_s["datatrove_c4_badwords_plus_re_pii"],
+            )
+        if args.no_spark:
+            print("spark_skipped: --no-spark")
+            return 0
+        print_ratio("spark_vs_plain", mb_s["spark_core"], mb_s["plain_lexicon_pii_secrets"])
+        if datatrove:
+            print_ratio(
+                "vs_datatrove_per_core",
+                mb_s["spark_core"],
+                mb_s["datatrove_c4_badwords_plus_re_pii"],
+            )
+        print_ratio(
+            "classifier_spark_vs_direct", mb_s["spark_classifier"], mb_s["plain_classifier_only"]
+        )
+        # The whole default policy's detectors, and the DataFrame (sample-scoring) path: once.
+        report(
+            "spark_all", timed(spark_scan(texts, policy_all, Path(work))), n_bytes, len(texts), 2
+        )
+    spark_dataframe(texts, policy_core, n_bytes)
     return 0
 
 

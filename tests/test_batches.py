@@ -54,6 +54,7 @@ TRICKY = [
     '{"id": "x29", "text": "bare", "v": [1, -NaN]}',
     '{"id": "x17", "text": "Information, Infant", "v": Infinity}',
     '{"id": "x18", "text": "nan", "v": NaN}',
+    '{"id": "x30", "text": "Inf, Inf: [-NaN] Information", "v": [Infinity]}',
     '{"id": "x19", "text": "deep", "v": ' + "[" * 1500 + "]" * 1500 + "}",
     '{"id": "x20", "text": "shallow but bracketed", "v": ' + "[" + "[]," * 300 + "[]]}",
     '{"id": "x21", "text": "a", "text": "duplicate key"}',
@@ -129,6 +130,20 @@ def test_jsonl_blocks_match_the_line_reader(tmp_path, monkeypatch, seed, block_b
     assert {d[1] for d in docs} >= {"7", "0", "x5", "x24", "x25", "b2"} - {"b2"}
     assert {r[1] for r in rejections} >= {"invalid_json", "invalid_id", "missing_text"}
     assert len(docs) + len(rejections) == len(GOOD) + len(TRICKY) + len(BAD_BYTES) - 2  # blanks
+
+
+@pytest.mark.parametrize("few", [0, 1, 1000])
+def test_bare_infinity_found_line_by_line_or_over_the_block(tmp_path, monkeypatch, few):
+    """Lines holding "Inf" are searched one by one, or the whole block when many do."""
+    import assay.batches
+
+    monkeypatch.setattr(assay.batches, "_FEW_INF", few)
+    monkeypatch.setattr(corpus, "BLOCK_BYTES", 4 << 20)
+    _write_corpus(tmp_path, 1)
+    by_line, columns = _both(tmp_path)
+    assert columns == by_line
+    assert {"x15", "x16", "x29"}.isdisjoint(d[1] for d in columns[0])  # bare values rejected
+    assert {"x17", "x30"} <= {d[1] for d in columns[0]}  # "Infinity" is a word in the text
 
 
 @pytest.mark.parametrize("ending", [b"\r\n", b"\r"])

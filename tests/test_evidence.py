@@ -110,3 +110,36 @@ def test_long_token_check_never_misses_a_run_of_twenty():
         )
         if any(len(t) >= 20 for t in s.split(" ")):
             assert _may_hold_long_token(s), s
+
+
+def test_lexicon_evidence_columns_equal_one_call_per_hit():
+    import random
+
+    import numpy as np
+
+    from assay.evidence import lexicon_evidence, lexicon_evidence_columns
+
+    rng = random.Random(3)
+    alphabet = list("abc XYZ  \n.-_'") + list("0@²①٣你好“”éß") + ["\u00a0", "\t", "\U0001d400"]
+    texts = [
+        "".join(rng.choice(alphabet + ["x" * 21, "bad"]) for _ in range(rng.randint(0, 80)))
+        for _ in range(400)
+    ]
+    texts += ["", "bad", "\x00bad\x00", "\ud800bad 1"]
+    doc, start, end, terms = [], [], [], []
+    for d, text in enumerate(texts):
+        for _ in range(rng.randint(0, 6)):
+            if text:
+                s = rng.randrange(len(text))
+                doc.append(d), start.append(s), end.append(rng.randint(s + 1, len(text)))
+                terms.append(rng.choice(["bad", "你好", "x"]))
+    got = lexicon_evidence_columns(
+        texts, np.array(doc, np.int64), np.array(start, np.int64), np.array(end, np.int64), terms
+    )
+    want = [
+        lexicon_evidence(texts[d], s, e, t)
+        for d, s, e, t in zip(doc, start, end, terms, strict=True)
+    ]
+    assert len(want) > 1000
+    assert got == want
+    assert any("*" in w for w in want) and any("*" not in w for w in want)

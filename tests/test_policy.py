@@ -175,6 +175,18 @@ def test_scan_batch_equals_scan_and_tolerates_nulls():
     assert batch[3] == []
 
 
+def test_lone_surrogates_are_scanned_as_replacement_characters():
+    scanner = load_policy(None).scanner()
+    text = "\ud800 fuck mail ann@corp.com \udfff"
+    found = scanner.scan(text)
+    kinds = {f.kind for f in found}
+    assert {"lexicon:fuck", "email"} <= kinds
+    for f in found:  # offsets still point into the original text
+        if f.kind != "classifier":
+            assert text[f.start : f.end] == f.match
+    assert scanner.scan_batch([text, "fuck"])[1] == scanner.scan("fuck")
+
+
 def test_cached_scanner_builds_once_and_rebuilds_after_an_edit(policy_dir: Path):
     path = policy_dir / "policy.yaml"
     first = cached_scanner(path)

@@ -8,12 +8,15 @@ allowlist drops hits that lie inside a known harmless phrase ("Scunthorpe", "coc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, pairwise
 
-from assay.detectors.base import Finding
-from assay.evidence import lexicon_evidence
-from assay.normalize import fold_term, normalize
+import numpy as np
+
+from assay.detectors.base import Finding, FindingColumns
+from assay.evidence import lexicon_evidence_columns
+from assay.normalize import Normalized, fold_term, normalize
 
 ENGINES = ("ahocorasick_rs", "pyahocorasick")
 ANY_TERM = "*"  # allowlist key: phrases that excuse any term inside them
@@ -44,15 +47,73 @@ def is_word_char(ch: str) -> bool:
     return ch.isalnum() and not (ord(ch) >= 0x0E00 and is_no_space_char(ch))
 
 
-class _WordChars(dict):
-    """`is_word_char` as a dict lookup, filled as characters are seen (hot per-hit check)."""
-
-    def __missing__(self, ch: str) -> bool:
-        value = self[ch] = is_word_char(ch)
-        return value
+# Per code point: is it a word character (`is_word_char`)? Filled as code points are seen.
+_WORD = np.zeros(0x110000, dtype=bool)
+_WORD_KNOWN = np.zeros(0x110000, dtype=bool)
 
 
-_WORD_CHAR = _WordChars()
+def _word_table(seen: np.ndarray) -> np.ndarray:
+    """The word-character table, known for every code point in `seen`."""
+    new = seen[~_WORD_KNOWN[seen]]
+    if len(new):
+        for cp in np.unique(new).tolist():
+            _WORD[cp] = is_word_char(chr(cp))
+            _WORD_KNOWN[cp] = True
+    return _WORD
+
+
+# Joins folded texts for one matcher call: the first of these that no term or phrase holds.
+_SEPARATORS = tuple(map(chr, range(0x20)))
+
+
+@dataclass
+class _Hits:
+    """Lexicon hits as arrays: text index, term index, folded start and end."""
+
+    doc: np.ndarray
+    term: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+    @classmethod
+    def none(cls) -> _Hits:
+        no = np.zeros(0, dtype=np.int64)
+        return cls(no, no, no, no)
+
+    def for_doc(self, doc: int) -> _Hits:
+        return _Hits(np.full(len(self.doc), doc, dtype=np.int64), self.term, self.start, self.end)
+
+    @classmethod
+    def concat(cls, parts: Sequence[_Hits]) -> _Hits:
+        if not parts:
+            return cls.none()
+        return cls(*(np.concatenate([getattr(p, n) for p in parts]) for n in cls.__annotations__))
+
+
+MATCH_CHARS = 1 << 15  # characters per matcher call (see LexiconDetector._match)
+
+
+def _cuts(first: np.ndarray, total: int) -> list[int]:
+    """Slice bounds of a joined text of `total` characters whose texts start at `first`:
+    0, then the first text start at or after each multiple of MATCH_CHARS, then `total`."""
+    at = np.searchsorted(first, np.arange(MATCH_CHARS, total, MATCH_CHARS))
+    starts = np.unique(first[at[at < len(first)]]).tolist()
+    return [0] + [s for s in starts if s > 0] + [total]
+
+
+def _original_spans(
+    norms: Sequence[Normalized], doc: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Folded spans mapped back to the original texts (only texts whose folding moved offsets)."""
+    moved = [d for d in np.unique(doc).tolist() if norms[d].starts is not None]
+    if not moved:
+        return start, end
+    start, end = start.copy(), end.copy()
+    for d in moved:
+        rows = doc == d
+        starts, ends = np.asarray(norms[d].starts), np.asarray(norms[d].ends)
+        start[rows], end[rows] = starts[start[rows]], ends[end[rows] - 1]
+    return start, end
 
 
 @dataclass
@@ -83,89 +144,135 @@ class LexiconDetector:
         self._keys = keys
         self._canon = [folded[k] for k in keys]
         self._kinds = [f"lexicon:{term}" for term in self._canon]
-        self._need_left = [is_word_char(k[0]) for k in keys]
-        self._need_right = [is_word_char(k[-1]) for k in keys]
+        self._need_left = np.array([is_word_char(k[0]) for k in keys], dtype=bool)
+        self._need_right = np.array([is_word_char(k[-1]) for k in keys], dtype=bool)
         self._matcher = _build(keys, self.engine)
         allow_terms: dict[str, set[str]] = {}
         for term, phrases in self.allowlist.items():
             t = ANY_TERM if term == ANY_TERM else fold_term(term, self.leetspeak)
             for phrase in phrases:
                 allow_terms.setdefault(fold_term(phrase, self.leetspeak), set()).add(t)
-        self._allow_phrases = list(allow_terms)
-        self._allow_for = [allow_terms[p] for p in self._allow_phrases]
-        self._allow_matcher = _build(self._allow_phrases, self.engine) if allow_terms else None
+        phrases = list(allow_terms)
+        index = {k: i for i, k in enumerate(keys)}
+        self._allow_any = [ANY_TERM in allow_terms[p] for p in phrases]
+        self._allow_ids = [
+            np.array(sorted(index[t] for t in allow_terms[p] if t in index), dtype=np.int64)
+            for p in phrases
+        ]
+        self._allow_matcher = _build(phrases, self.engine) if allow_terms else None
+        self._sep = next((c for c in _SEPARATORS if not any(c in k for k in keys + phrases)), None)
 
     def scan(self, text: str) -> list[Finding]:
         """Findings for every term occurrence that respects word boundaries and the allowlist."""
+        return self.scan_columns([text]).to_lists(1)[0]
+
+    def scan_batch(self, texts: Sequence[str]) -> list[list[Finding]]:
+        """`scan` of each text."""
+        return self.scan_columns(texts).to_lists(len(texts))
+
+    def scan_columns(self, texts: Sequence[str]) -> FindingColumns:
+        """The findings of every text, as columns, in (text, start, -end) order.
+
+        Each text is folded on its own, so a text's findings never depend on its batch. The
+        folded texts are joined with a separator no term holds and matched in one call; word
+        boundaries, the allowlist and nesting are then decided with numpy over all hits.
+        """
         if self._matcher is None:
             self.setup()
-        norm = normalize(text, self.leetspeak)
-        folded = norm.text
-        raw = self._matcher(folded)
-        if not raw:
-            return []
-        hits = self._bounded_hits(folded, raw)
-        if not hits:
-            return []
+        norms = [normalize(t, self.leetspeak) for t in texts]
+        if self._sep is None:  # every candidate separator is inside some term: text by text
+            parts = [self._hits([n]) for n in norms]
+            hits = _Hits.concat([h.for_doc(d) for d, h in enumerate(parts)])
+        else:
+            hits = self._hits(norms)
+        if not len(hits.term):
+            return FindingColumns.empty()
+        term, doc = hits.term, hits.doc
+        start, end = _original_spans(norms, doc, hits.start, hits.end)
+        canon = [self._canon[i] for i in term.tolist()]
+        n = len(term)
+        return FindingColumns(
+            doc,
+            start,
+            end,
+            [self.name] * n,
+            [self.category] * n,
+            [self._kinds[i] for i in term.tolist()],
+            [
+                texts[d][s:e]
+                for d, s, e in zip(doc.tolist(), start.tolist(), end.tolist(), strict=True)
+            ],
+            lexicon_evidence_columns(texts, doc, start, end, canon),
+            np.ones(n, dtype=np.float64),
+        )
+
+    def _hits(self, norms: Sequence[Normalized]) -> _Hits:
+        """Term hits in the folded texts that pass boundaries, allowlist and nesting."""
+        folded = [n.text for n in norms]
+        joined = (self._sep or "").join(folded)
+        first = np.zeros(len(folded), dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, folded), np.int64, len(folded))[:-1] + 1, out=first[1:])
+        found = self._match(joined, first)
+        if not len(found):
+            return _Hits.none()
+        term, start, end = found[:, 0], found[:, 1], found[:, 2]
+        codes = np.frombuffer((joined + "\x00").encode("utf-32-le", "surrogatepass"), np.uint32)
+        keep = self._bounded_mask(codes, term, start, end)
         if self._allow_matcher is not None:
-            hits = self._drop_allowed(folded, hits)
-        if len(hits) > 1:
-            hits = _drop_nested(hits)
-        name, category, canon, kinds = self.name, self.category, self._canon, self._kinds
-        if norm.starts is not None:  # folding changed lengths: map the spans back
-            hits = [(*norm.original_span(s, e), i) for s, e, i in hits]
-        return [
-            Finding(
-                name, category, s, e, text[s:e], lexicon_evidence(text, s, e, canon[i]), kinds[i]
-            )
-            for s, e, i in hits
-        ]
+            keep &= ~self._excused(joined, term, start, end)
+        term, start, end = term[keep], start[keep], end[keep]
+        order = np.lexsort((-end, start))
+        term, start, end = term[order], start[order], end[order]
+        # outermost hits where hits nest ("bad word" over "bad"): texts never share a span
+        reach = np.maximum.accumulate(end)
+        keep = np.ones(len(end), dtype=bool)
+        keep[1:] = end[1:] > reach[:-1]
+        term, start, end = term[keep], start[keep], end[keep]
+        doc = np.searchsorted(first, start, side="right") - 1
+        return _Hits(doc, term, start - first[doc], end - first[doc])
 
-    def _bounded(self, folded: str, s: int, e: int, i: int) -> bool:
-        if self._need_left[i] and s > 0 and is_word_char(folded[s - 1]):
-            return False
-        return not (self._need_right[i] and e < len(folded) and is_word_char(folded[e]))
+    def _match(self, joined: str, first: np.ndarray) -> np.ndarray:
+        """(term, start, end) rows of every raw match in `joined`, texts starting at `first`.
 
-    def _bounded_hits(self, folded: str, raw) -> list[tuple[int, int, int]]:
-        """`(start, end, term)` of the raw matches that pass `_bounded` (inlined: per-hit hot loop)."""
-        need_left, need_right, word = self._need_left, self._need_right, _WORD_CHAR
-        n = len(folded)
-        out = []
-        for i, s, e in raw:
-            if need_left[i] and s and word[folded[s - 1]]:
-                continue
-            if need_right[i] and e < n and word[folded[e]]:
-                continue
-            out.append((s, e, i))
-        return out
+        The matcher runs over slices of about MATCH_CHARS, cut between texts: its result is a
+        Python tuple per match, and holding a whole batch's (~30,000 per MB) alive at once
+        makes the garbage collector walk them again and again (~35% slower here).
+        """
+        cuts = _cuts(first, len(joined))
+        parts = []
+        for a, b in pairwise(cuts):
+            raw = self._matcher(joined[a:b] if b - a < len(joined) else joined)
+            if raw:
+                part = np.fromiter(chain.from_iterable(raw), np.int64, 3 * len(raw))
+                part = part.reshape(-1, 3)
+                part[:, 1:] += a
+                parts.append(part)
+        return np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.int64)
 
-    def _drop_allowed(
-        self, folded: str, hits: list[tuple[int, int, int]]
-    ) -> list[tuple[int, int, int]]:
-        allowed = [(s, e, self._allow_for[i]) for i, s, e in self._allow_matcher(folded)]
-        keep = []
-        for s, e, i in hits:
-            key = self._keys[i]
-            excused = any(
-                a_s <= s and e <= a_e and (key in terms or ANY_TERM in terms)
-                for a_s, a_e, terms in allowed
-            )
-            if not excused:
-                keep.append((s, e, i))
-        return keep
+    def _bounded_mask(
+        self, codes: np.ndarray, term: np.ndarray, start: np.ndarray, end: np.ndarray
+    ) -> np.ndarray:
+        """Hits whose term needs no word character beside it where there is one.
 
+        `codes` ends with a non-word character, and texts are joined by one, so `start - 1`
+        (-1 for the first text) and `end` always index a character outside the hit.
+        """
+        before, after = codes[start - 1], codes[end]
+        word = _word_table(np.concatenate([before, after]))
+        return ~((self._need_left[term] & word[before]) | (self._need_right[term] & word[after]))
 
-def _drop_nested(hits: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
-    """Keep the outermost hit where hits nest ("bad word" over "bad")."""
-    hits.sort(key=lambda h: (h[0], -h[1]))
-    out: list[tuple[int, int, int]] = []
-    reach = -1
-    for h in hits:
-        if h[1] <= reach:
-            continue
-        out.append(h)
-        reach = h[1]
-    return out
+    def _excused(
+        self, joined: str, term: np.ndarray, start: np.ndarray, end: np.ndarray
+    ) -> np.ndarray:
+        """Hits that lie inside an allowlisted phrase meant for their term (or for any term)."""
+        excused = np.zeros(len(term), dtype=bool)
+        for i, a_start, a_end in self._allow_matcher(joined):
+            inside = (a_start <= start) & (end <= a_end)
+            if self._allow_any[i]:
+                excused |= inside
+            else:
+                excused |= inside & np.isin(term, self._allow_ids[i])
+        return excused
 
 
 def _build(keys: list[str], engine: str):

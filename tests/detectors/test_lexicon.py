@@ -102,21 +102,41 @@ def test_empty_lexicon_and_empty_text():
 
 
 def _reference_scan(det: LexiconDetector, text: str):
-    """Per-character folding, one bound check per hit, one span mapping per hit."""
+    """The rules one hit at a time: per-character folding, a bound check per hit, the allowlist
+    phrase by phrase, the outermost of nested hits, one span mapping per hit."""
     from assay.detectors.base import Finding
-    from assay.detectors.lexicon import _drop_nested
+    from assay.detectors.lexicon import ANY_TERM, is_word_char
     from assay.evidence import lexicon_evidence
-    from assay.normalize import _normalize_by_char
+    from assay.normalize import _normalize_by_char, fold_term
 
     norm = _normalize_by_char(text, det.leetspeak)
     folded = norm.text
-    hits = [(s, e, i) for i, s, e in det._matcher(folded) if det._bounded(folded, s, e, i)]
-    if not hits:
-        return []
-    if det._allow_matcher is not None:
-        hits = det._drop_allowed(folded, hits)
-    out = []
-    for s, e, i in _drop_nested(hits):
+    hits = []
+    for i, s, e in det._matcher(folded):
+        key = det._keys[i]
+        if is_word_char(key[0]) and s > 0 and is_word_char(folded[s - 1]):
+            continue
+        if is_word_char(key[-1]) and e < len(folded) and is_word_char(folded[e]):
+            continue
+        hits.append((s, e, i))
+    allowed = []
+    for term, phrases in det.allowlist.items():
+        t = ANY_TERM if term == ANY_TERM else fold_term(term, det.leetspeak)
+        for phrase in map(lambda p: fold_term(p, det.leetspeak), phrases):
+            at = folded.find(phrase)
+            while at >= 0:
+                allowed.append((at, at + len(phrase), t))
+                at = folded.find(phrase, at + 1)
+    hits = [
+        (s, e, i)
+        for s, e, i in hits
+        if not any(a <= s and e <= b and t in (ANY_TERM, det._keys[i]) for a, b, t in allowed)
+    ]
+    out, reach = [], -1
+    for s, e, i in sorted(hits, key=lambda h: (h[0], -h[1])):
+        if e <= reach:
+            continue
+        reach = e
         o_s, o_e = norm.original_span(s, e)
         term = det._canon[i]
         masked = lexicon_evidence(text, o_s, o_e, term)
@@ -159,3 +179,28 @@ def test_scan_equals_the_general_path(engine: str, leetspeak: bool, allowlist: d
     assert sum(map(len, found)) > 300  # the texts do hit
     assert any(t.isascii() and f for t, f in zip(texts, found, strict=True))
     assert any(not t.isascii() and f for t, f in zip(texts, found, strict=True))
+
+
+def test_a_batch_finds_what_each_text_finds_alone(monkeypatch: pytest.MonkeyPatch):
+    """Texts are matched joined, in slices: a text's findings never depend on its batch."""
+    import assay.detectors.lexicon as lexicon
+
+    terms = ["fuck", "shit", "ass", "bad", "bad word", "cum", "13.", "傻逼", "他妈的", "strasse"]
+    det = LexiconDetector("lex", "c", terms, allowlist={"*": ["cum laude"]}, leetspeak=True)
+    texts = _random_texts(300, seed=5) + ["\x00ass\x00", "ass\x00", "\x01fuck\x01"]
+    alone = [det.scan(t) for t in texts]
+    for chars in (1, 7, 64, 1 << 15):  # slices of one text each, a few texts, the whole batch
+        monkeypatch.setattr(lexicon, "MATCH_CHARS", chars)
+        assert det.scan_batch(texts) == alone
+    assert alone[-3] and alone[-2] and alone[-1]  # separators in the text are no boundary issue
+
+
+def test_terms_holding_every_separator_are_matched_text_by_text():
+    terms = [f"a{chr(c)}b" for c in range(0x20)] + ["ass"]
+    det = LexiconDetector("lex", "c", terms)
+    det.setup()
+    assert det._sep is None
+    texts = ["a\x00b ass", "x a\x1fb", "none"]
+    found = det.scan_batch(texts)
+    assert [[f.match for f in fs] for fs in found] == [["a\x00b", "ass"], ["a\x1fb"], []]
+    assert found == [_reference_scan(det, t) for t in texts]
