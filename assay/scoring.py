@@ -142,15 +142,14 @@ def scan_shard(shard, settings) -> Iterator[pa.RecordBatch]:
         pass  # the read pass reports the shard's error; the scan covers what could be read
 
 
-def _attributes(batch, rows, shard_index: int, scanner) -> pa.RecordBatch:
-    take = pa.array(rows)
+def _attributes(batch, rows: np.ndarray, shard_index: int, scanner) -> pa.RecordBatch:
     flagged, categories, findings = score_arrays(
-        batch.text.take(take).to_pylist(), scanner, ATTRIBUTE_FINDING
+        _rows_of(batch.text, rows).to_pylist(), scanner, ATTRIBUTE_FINDING
     )
     return pa.RecordBatch.from_arrays(
         [
-            batch.source.take(take),
-            batch.doc_id.take(take),
+            _rows_of(batch.source, rows),
+            _rows_of(batch.doc_id, rows),
             pa.array([shard_index] * len(rows), pa.int32()),
             pa.array(batch.locator[rows], pa.int64()),
             flagged,
@@ -159,3 +158,11 @@ def _attributes(batch, rows, shard_index: int, scanner) -> pa.RecordBatch:
         ],
         schema=ATTRIBUTE_SCHEMA,
     )
+
+
+def _rows_of(column: pa.Array, rows: np.ndarray) -> pa.Array:
+    """`column[rows]` for increasing rows: a zero-copy slice when they are a run (every row,
+    when the scan takes the whole corpus)."""
+    if rows[-1] - rows[0] + 1 == len(rows):
+        return column.slice(int(rows[0]), len(rows))
+    return column.take(pa.array(rows))

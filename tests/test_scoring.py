@@ -81,3 +81,37 @@ def test_score_partitions_in_spark_map_in_arrow(spark, scanner):
     assert [rows[i]["flagged"] for i in range(len(TEXTS))] == want[0].to_pylist()
     assert [rows[i]["categories"] for i in range(len(TEXTS))] == want[1].to_pylist()
     assert [rows[i]["findings"] for i in range(len(TEXTS))] == want[2].to_pylist()
+
+
+def test_scan_shard_attributes_whole_corpus_and_fraction(scanner, tmp_path):
+    """Scanning every document (rows sliced) and a fraction (rows taken) give each scanned
+    document the attributes score_arrays gives its text."""
+    import json
+
+    from assay.audit import plan_corpus
+    from assay.scoring import ATTRIBUTE_SCHEMA, scan_shard
+    from assay.settings import AuditSettings
+
+    texts = [t for t in TEXTS if t] * 300  # more than one scan batch
+    src = tmp_path / "corpus" / "src"
+    src.mkdir(parents=True)
+    (src / "part.jsonl").write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(texts))
+    )
+    want = dict(
+        zip((f"d{i}" for i in range(len(texts))), score_arrays(texts, scanner, ATTRIBUTE_FINDING)[2].to_pylist(), strict=True)
+    )  # fmt: skip
+    scanned = {}
+    for fraction in (1.0, 0.5):
+        settings = AuditSettings(
+            corpus=str(tmp_path / "corpus"), out=str(tmp_path / "out"), scan_fraction=fraction
+        )
+        (shard,) = plan_corpus(settings).shards
+        batches = list(scan_shard(shard, settings))
+        assert all(b.schema == ATTRIBUTE_SCHEMA for b in batches)
+        rows = pa.Table.from_batches(batches).to_pylist()
+        scanned[fraction] = rows
+        assert all(r["findings"] == want[r["doc_id"]] for r in rows)
+        assert all(r["flagged"] == bool(r["findings"]) for r in rows)
+    assert [r["doc_id"] for r in scanned[1.0]] == list(want)  # every document, in file order
+    assert 0.4 * len(texts) < len(scanned[0.5]) < 0.6 * len(texts)
