@@ -104,13 +104,16 @@ def _cuts(first: np.ndarray, total: int) -> list[int]:
 def _original_spans(
     norms: Sequence[Normalized], doc: np.ndarray, start: np.ndarray, end: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Folded spans mapped back to the original texts (only texts whose folding moved offsets)."""
+    """Folded spans mapped back to the original texts (only texts whose folding moved offsets).
+
+    `doc` is sorted, so each text's hits are one run of rows.
+    """
     moved = [d for d in np.unique(doc).tolist() if norms[d].starts is not None]
     if not moved:
         return start, end
     start, end = start.copy(), end.copy()
     for d in moved:
-        rows = doc == d
+        rows = slice(np.searchsorted(doc, d, "left"), np.searchsorted(doc, d, "right"))
         starts, ends = np.asarray(norms[d].starts), np.asarray(norms[d].ends)
         start[rows], end[rows] = starts[start[rows]], ends[end[rows] - 1]
     return start, end
