@@ -117,7 +117,7 @@ class FindingColumns:
             self.doc[rows],
             self.start[rows],
             self.end[rows],
-            *([values[i] for i in picked] for values in map(self.__getattribute__, _STRING_FIELDS)),
+            *(_pick(getattr(self, n), picked) for n in _STRING_FIELDS),
             self.score[rows],
         )
 
@@ -150,3 +150,7 @@ class FindingColumns:
 
 
 _STRING_FIELDS = ("detector", "category", "kind", "match", "masked")
+
+
+def _pick(values: list[str], rows: list[int]) -> list[str]:
+    return [values[i] for i in rows]
