@@ -53,6 +53,7 @@ _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 # re2 scans a block ~3x faster than `re` (prose holds "Inf" often: "Information").
 _BARE_INF = re2.compile(rb"[:,\[][ \t]*(?:-?Inf|-NaN)[ \t]*[,}\]]", _RE2_OPTIONS)
+_FEW_INF = 64  # more words "Inf"/"-NaN" in a block than this: the regex scans the whole block
 _ASCII_SPACE = np.zeros(256, dtype=bool)
 _ASCII_SPACE[list(b" \t\n\r\x0b\x0c")] = True
 
@@ -281,9 +282,6 @@ def _bare_infinity(lines: _Lines) -> np.ndarray:
         if _BARE_INF.search(block, int(lines.starts[line]), int(lines.ends[line])):
             out[line] = True
     return out
-
-
-_FEW_INF = 64
 
 
 def _parse_runs(

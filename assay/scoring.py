@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
-from assay.detectors.base import FindingColumns
+from assay.detectors.base import FindingColumns, sorted_ranks
 
 FINDING_TYPE = pa.struct(
     [
@@ -76,11 +76,9 @@ def score_arrays(
 
 def _categories(found: FindingColumns) -> tuple[np.ndarray, list[str]]:
     """(text, category) pairs of the findings, once each, sorted by text then category."""
-    names = sorted(set(found.category))
+    names, ranks = sorted_ranks(found.category)
     if not names:
         return np.zeros(0, dtype=np.int64), []
-    rank = {c: r for r, c in enumerate(names)}
-    ranks = np.fromiter(map(rank.__getitem__, found.category), np.int64, len(found))
     pairs = np.unique(found.doc * len(names) + ranks)
     return pairs // len(names), [names[r] for r in (pairs % len(names)).tolist()]
 

@@ -125,12 +125,7 @@ class FindingColumns:
         """Sorted by (doc, start, end, detector), ties kept in their order (a stable sort)."""
         if len(self) < 2:
             return self
-        names = sorted(set(self.detector))
-        if len(names) == 1:
-            ranks = np.zeros(len(self), dtype=np.int64)
-        else:
-            rank = {n: r for r, n in enumerate(names)}
-            ranks = np.fromiter(map(rank.__getitem__, self.detector), np.int64, len(self))
+        _, ranks = sorted_ranks(self.detector)
         order = np.lexsort((ranks, self.end, self.start, self.doc))
         if (order[1:] > order[:-1]).all():
             return self
@@ -154,3 +149,12 @@ _STRING_FIELDS = ("detector", "category", "kind", "match", "masked")
 
 def _pick(values: list[str], rows: list[int]) -> list[str]:
     return [values[i] for i in rows]
+
+
+def sorted_ranks(values: list[str]) -> tuple[list[str], np.ndarray]:
+    """(the distinct values, sorted; each value's position among them, as an int64 array)."""
+    names = sorted(set(values))
+    if len(names) <= 1:
+        return names, np.zeros(len(values), dtype=np.int64)
+    rank = {n: r for r, n in enumerate(names)}
+    return names, np.fromiter(map(rank.__getitem__, values), np.int64, len(values))

@@ -177,8 +177,9 @@ class LexiconDetector:
         """The findings of every text, as columns, in (text, start, -end) order.
 
         Each text is folded on its own, so a text's findings never depend on its batch. The
-        folded texts are joined with a separator no term holds and matched in one call; word
-        boundaries, the allowlist and nesting are then decided with numpy over all hits.
+        folded texts are joined with a separator no term holds and matched a slice of about
+        MATCH_CHARS at a time; word boundaries, the allowlist and nesting are then decided with
+        numpy over all hits.
         """
         if self._matcher is None:
             self.setup()
