@@ -191,22 +191,21 @@ class LexiconDetector:
             hits = self._hits(norms)
         if not len(hits.term):
             return FindingColumns.empty()
-        term, doc = hits.term, hits.doc
+        doc, terms = hits.doc, hits.term.tolist()
         start, end = _original_spans(norms, doc, hits.start, hits.end)
-        canon = [self._canon[i] for i in term.tolist()]
-        n = len(term)
+        n = len(terms)
         return FindingColumns(
             doc,
             start,
             end,
             [self.name] * n,
             [self.category] * n,
-            [self._kinds[i] for i in term.tolist()],
+            [self._kinds[i] for i in terms],
             [
                 texts[d][s:e]
                 for d, s, e in zip(doc.tolist(), start.tolist(), end.tolist(), strict=True)
             ],
-            lexicon_evidence_columns(texts, doc, start, end, canon),
+            lexicon_evidence_columns(texts, doc, start, end, [self._canon[i] for i in terms]),
             np.ones(n, dtype=np.float64),
         )
 
